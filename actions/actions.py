@@ -1,0 +1,62 @@
+"""Custom actions: thin wrappers that answer from the knowledge base (bot.knowledge)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.knowledge import Entry, knowledge_base
+from bot.nlu.rule_entity_extractor import PERSISTENT
+
+
+def pain_is_persistent(tracker: Tracker) -> bool:
+    return tracker.get_slot("pain_persistence") == PERSISTENT
+
+
+def send_health_answer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, entry: Entry, closing: Entry | None
+) -> list[dict[str, Any]]:
+    """Answer with `entry`: the disclaimer first in a conversation, `closing` last."""
+    if not tracker.get_slot("disclaimer_shown"):
+        dispatcher.utter_message(response="utter_disclaimer")
+    text = entry.answer if closing is None else f"{entry.answer}\n\n{closing.answer}"
+    dispatcher.utter_message(text=text, buttons=knowledge_base().buttons(entry))
+    events = [SlotSet("disclaimer_shown", True)]
+    if entry.category is not None:
+        events.append(SlotSet("last_category", entry.category))
+    return events
+
+
+class ActionAnswerHealthQuestion(Action):
+    def name(self) -> str:
+        return "action_answer_health_question"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        knowledge = knowledge_base()
+        topics = [e["value"] for e in tracker.latest_message.get("entities", []) if e["entity"] == "topic"]
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        entry = knowledge.select(
+            knowledge.category_for_intent(intent), topics, tracker.get_slot("last_category")
+        )
+        if entry is None:
+            dispatcher.utter_message(response="utter_not_understood")
+            return []
+        closing = knowledge.advice["persistent_pain"] if pain_is_persistent(tracker) else None
+        return send_health_answer(dispatcher, tracker, entry, closing)
+
+
+class ActionRespondToDuration(Action):
+    def name(self) -> str:
+        return "action_respond_to_duration"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        advice = knowledge_base().advice
+        entry = advice["persistent_pain" if pain_is_persistent(tracker) else "short_duration"]
+        return send_health_answer(dispatcher, tracker, entry, closing=None)

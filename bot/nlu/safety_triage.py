@@ -1,0 +1,90 @@
+"""Rasa component: safety signs decide the intent, whatever the classifier thought.
+
+A message that mentions a red flag ("...and I have chest pain") is routed to the red-flag
+intent even when it also asks something else. A message whose only mention of a sign is
+negated ("back pain but no chest pain") is never routed there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+)
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.rule_entity_extractor import NEGATED_ROLE
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class SafetyTriage(GraphComponent, IntentClassifier):
+    @classmethod
+    def required_components(cls) -> list[type]:
+        return [IntentClassifier]
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        # Entity -> intent, most urgent first.
+        return {"intent_for_entity": {}}
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.intent_for_entity: dict[str, str] = config["intent_for_entity"]
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> SafetyTriage:
+        return cls(config)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            intent = self.triaged_intent(message)
+            if intent is not None:
+                self.set_intent(message, intent, confidence=1.0)
+        return messages
+
+    def triaged_intent(self, message: Message) -> str | None:
+        entities = message.get(ENTITIES, [])
+        mentioned = {e["entity"] for e in entities if e.get("role") != NEGATED_ROLE}
+        negated = {e["entity"] for e in entities if e.get("role") == NEGATED_ROLE}
+        for entity, intent in self.intent_for_entity.items():
+            if entity in mentioned:
+                return intent
+        predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
+        denied = {self.intent_for_entity[e] for e in negated if e in self.intent_for_entity}
+        if predicted in denied:
+            return self.best_other_intent(message, exclude=set(self.intent_for_entity.values()))
+        return None
+
+    @staticmethod
+    def best_other_intent(message: Message, exclude: set[str]) -> str | None:
+        for ranked in message.get(INTENT_RANKING_KEY, []):
+            if ranked[INTENT_NAME_KEY] not in exclude:
+                return ranked
+        return None
+
+    @staticmethod
+    def set_intent(message: Message, intent: str | dict, confidence: float) -> None:
+        ranked = intent if isinstance(intent, dict) else {INTENT_NAME_KEY: intent}
+        chosen = {INTENT_NAME_KEY: ranked[INTENT_NAME_KEY], PREDICTED_CONFIDENCE_KEY: confidence}
+        others = [
+            r
+            for r in message.get(INTENT_RANKING_KEY, [])
+            if r[INTENT_NAME_KEY] != chosen[INTENT_NAME_KEY]
+        ]
+        message.set(INTENT, chosen, add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [chosen, *others], add_to_output=True)

@@ -1,0 +1,57 @@
+"""Build the repo's spaCy pipeline and save it where config.yml's SpacyNLP loads it.
+
+python -m bot.spacy_pipeline.build --output models/spacy/en_upper_back
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+
+from bot.knowledge import KnowledgeBase
+
+HERE = Path(__file__).parent
+CONFIG = HERE / "config.cfg"
+PATTERN_DIR = HERE / "patterns"
+
+
+def topic_patterns(knowledge: KnowledgeBase) -> list[dict]:
+    """Entity ruler patterns for the topic words listed in the knowledge file."""
+    return [
+        {"label": "topic", "id": topic, "pattern": phrase}
+        for topic, phrases in knowledge.topic_phrases.items()
+        for phrase in phrases
+    ]
+
+
+def file_patterns() -> list[dict]:
+    patterns = []
+    for path in sorted(PATTERN_DIR.glob("*.jsonl")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        patterns += [json.loads(line) for line in lines if line.strip()]
+    return patterns
+
+
+def build(knowledge: KnowledgeBase) -> Language:
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG), auto_fill=True)
+    nlp.initialize()
+    # Initializing clears the ruler, so patterns go in afterwards.
+    nlp.get_pipe("entity_ruler").add_patterns(file_patterns() + topic_patterns(knowledge))
+    nlp.meta.update(name="upper_back", version="1.0.0")
+    return nlp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args()
+    nlp = build(KnowledgeBase.load())
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(args.output)
+    print(f"spaCy pipeline {nlp.pipe_names} saved to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
