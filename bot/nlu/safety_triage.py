@@ -2,7 +2,8 @@
 
 A message that mentions a red flag ("...and I have chest pain") is routed to the red-flag
 intent even when it also asks something else. A message whose only mention of a sign is
-negated ("back pain but no chest pain") is never routed there.
+negated ("back pain but no chest pain") is never routed there: it falls back to
+"not understood" rather than to a guess.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.constants import DEFAULT_NLU_FALLBACK_INTENT_NAME
 from rasa.shared.nlu.constants import (
     ENTITIES,
     INTENT,
@@ -67,20 +69,12 @@ class SafetyTriage(GraphComponent, IntentClassifier):
         predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
         denied = {self.intent_for_entity[e] for e in negated if e in self.intent_for_entity}
         if predicted in denied:
-            return self.best_other_intent(message, exclude=set(self.intent_for_entity.values()))
+            return DEFAULT_NLU_FALLBACK_INTENT_NAME
         return None
 
     @staticmethod
-    def best_other_intent(message: Message, exclude: set[str]) -> str | None:
-        for ranked in message.get(INTENT_RANKING_KEY, []):
-            if ranked[INTENT_NAME_KEY] not in exclude:
-                return ranked
-        return None
-
-    @staticmethod
-    def set_intent(message: Message, intent: str | dict, confidence: float) -> None:
-        ranked = intent if isinstance(intent, dict) else {INTENT_NAME_KEY: intent}
-        chosen = {INTENT_NAME_KEY: ranked[INTENT_NAME_KEY], PREDICTED_CONFIDENCE_KEY: confidence}
+    def set_intent(message: Message, intent: str, confidence: float) -> None:
+        chosen = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: confidence}
         others = [
             r
             for r in message.get(INTENT_RANKING_KEY, [])

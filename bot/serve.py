@@ -1,0 +1,193 @@
+"""Start the action server and the Rasa server together (`make run`, `make shell`).
+
+Tests and benchmarks use `BotServer` too, on free ports, so they run beside a live bot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA = str(Path(sys.executable).with_name("rasa"))
+DEFAULT_MODEL = ROOT / "models" / "upper-back.tar.gz"
+QUIET_ENV = {
+    "RASA_TELEMETRY_ENABLED": "false",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    "PYTHONWARNINGS": "ignore",
+}
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{' '.join(process.args[:3])} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+class BotServer:
+    """The action server and the Rasa server as child processes."""
+
+    def __init__(
+        self,
+        rasa_port: int = 5005,
+        action_port: int = 5055,
+        model: Path = DEFAULT_MODEL,
+        endpoints: dict | None = None,
+        log_dir: Path | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.rasa_port = rasa_port
+        self.action_port = action_port
+        self.model = model
+        self.endpoints = endpoints or yaml.safe_load((ROOT / "endpoints.yml").read_text())
+        self.endpoints["action_endpoint"] = {"url": f"{self.action_url}/webhook"}
+        self.log_dir = log_dir
+        self.extra_args = extra_args
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._endpoints_file = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://127.0.0.1:{self.action_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"{self.url}/webhooks/rest/webhook"
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        output = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        process = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**os.environ, **QUIET_ENV},
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_actions(self, timeout: float = 60) -> None:
+        process = self._spawn(
+            "actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)]
+        )
+        wait_until_up(f"{self.action_url}/health", process, timeout)
+
+    def rasa_args(self, command: str) -> list[str]:
+        yaml.safe_dump(self.endpoints, self._endpoints_file)
+        self._endpoints_file.flush()
+        return [
+            RASA,
+            command,
+            "--model",
+            str(self.model),
+            "--endpoints",
+            self._endpoints_file.name,
+            "--credentials",
+            str(ROOT / "credentials.yml"),
+            *self.extra_args,
+        ]
+
+    def start_rasa(self, timeout: float = 180) -> None:
+        args = [*self.rasa_args("run"), "--port", str(self.rasa_port)]
+        process = self._spawn("rasa", args)
+        wait_until_up(f"{self.url}/webhooks/rest/", process, timeout)
+
+    def start(self) -> BotServer:
+        try:
+            self.start_actions()
+            self.start_rasa()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        Path(self._endpoints_file.name).unlink(missing_ok=True)
+
+    def __enter__(self) -> BotServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def watch(self) -> int:
+        """Block until a child exits (reported) or Ctrl-C; then stop both."""
+        try:
+            while True:
+                for name, process in self.processes.items():
+                    if process.poll() is not None:
+                        print(f"The {name} server stopped (exit code {process.returncode}).")
+                        return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("\nStopping.")
+            return 0
+        finally:
+            self.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shell", action="store_true", help="chat in this terminal")
+    args = parser.parse_args()
+    rasa_port = int(os.environ.get("RASA_PORT", 5005))
+    action_port = int(os.environ.get("ACTION_PORT", 5055))
+    bot = BotServer(rasa_port=rasa_port, action_port=action_port)
+    try:
+        bot.start_actions()
+        print(f"Action server:   {bot.action_url}/webhook")
+        if args.shell:
+            try:
+                return subprocess.call(bot.rasa_args("shell"), cwd=ROOT, env={**os.environ, **QUIET_ENV})
+            finally:
+                bot.stop()
+        print("Starting the Rasa server (loading the model)...")
+        bot.start_rasa()
+    except (RuntimeError, TimeoutError) as error:
+        print(f"Could not start the bot: {error}", file=sys.stderr)
+        bot.stop()
+        return 1
+    except KeyboardInterrupt:
+        bot.stop()
+        return 0
+    print(f"REST channel:    http://localhost:{rasa_port}/webhooks/rest/webhook")
+    print(f"Socket.IO:       http://localhost:{rasa_port}/socket.io/")
+    print("Ready. Press Ctrl-C to stop.", flush=True)
+    return bot.watch()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Shared fixtures: the trained bot, started on free ports like a user would reach it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.knowledge import KnowledgeBase, knowledge_base
+from bot.serve import ROOT, BotServer
+
+OUTPUT_DIR = ROOT / "tests" / "output"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RestClient:
+    """Talks to the bot through the REST channel, as a web or app client would."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def send(self, sender: str, text: str, timeout: float = 30) -> list[dict]:
+        body = json.dumps({"sender": sender, "message": text}).encode()
+        request = urllib.request.Request(
+            self.url, body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def texts(self, sender: str, text: str) -> list[str]:
+        return [m["text"] for m in self.send(sender, text) if "text" in m]
+
+
+@pytest.fixture(scope="session")
+def knowledge() -> KnowledgeBase:
+    return knowledge_base()
+
+
+@pytest.fixture(scope="session")
+def domain() -> dict:
+    return yaml.safe_load((ROOT / "domain.yml").read_text())
+
+
+@pytest.fixture(scope="session")
+def responses(domain) -> dict[str, str]:
+    """Domain response name -> its (only) text."""
+    return {name: variants[0]["text"] for name, variants in domain["responses"].items()}
+
+
+@pytest.fixture(scope="session")
+def bot(tmp_path_factory) -> BotServer:
+    """The trained bot with its action server, on a SQLite tracker store of its own."""
+    db = tmp_path_factory.mktemp("trackers") / "conversations.db"
+    endpoints = {"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(db)}}
+    server = BotServer(
+        rasa_port=free_port(),
+        action_port=free_port(),
+        endpoints=endpoints,
+        log_dir=OUTPUT_DIR / "logs",
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rest(bot) -> RestClient:
+    return RestClient(bot.rest_url)
+
+
+def pytest_configure(config) -> None:
+    Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,56 @@
+"""Conversations with the running bot, written as data in tests/conversations/*.yml.
+
+Each bot step names what the reply must be, never the text itself:
+  utter_x            a domain response
+  entry_id           a knowledge entry's answer, with its follow-up buttons
+  entry_id + advice  the entry's answer closed by an advice text (e.g. persistent_pain)
+  advice             an advice text on its own, with its buttons
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+CONVERSATION_FILES = sorted((Path(__file__).parent / "conversations").glob("*.yml"))
+CONVERSATIONS = [
+    conversation
+    for path in CONVERSATION_FILES
+    for conversation in yaml.safe_load(path.read_text())["conversations"]
+]
+
+
+def expected_message(step: str, knowledge, domain) -> dict:
+    if step.startswith("utter_"):
+        response = domain["responses"][step][0]
+        titles = [b["title"] for b in response.get("buttons", [])]
+        return {"text": response["text"], "buttons": titles}
+    entry_id, _, closing_id = (part.strip() for part in step.partition("+"))
+    entry = knowledge.entries.get(entry_id) or knowledge.advice[entry_id]
+    text = entry.answer
+    if closing_id:
+        text = f"{text}\n\n{knowledge.advice[closing_id].answer}"
+    return {"text": text, "buttons": [b["title"] for b in knowledge.buttons(entry)]}
+
+
+def received_message(message: dict) -> dict:
+    return {
+        "text": message.get("text"),
+        "buttons": [b["title"] for b in message.get("buttons", [])],
+    }
+
+
+def test_there_are_enough_conversations():
+    assert len(CONVERSATIONS) >= 60
+
+
+@pytest.mark.parametrize("conversation", CONVERSATIONS, ids=[c["name"] for c in CONVERSATIONS])
+def test_conversation(conversation, rest, knowledge, domain):
+    sender = f"test-{uuid.uuid4()}"
+    for number, turn in enumerate(conversation["turns"], start=1):
+        replies = [received_message(m) for m in rest.send(sender, turn["user"])]
+        expected = [expected_message(step, knowledge, domain) for step in turn["bot"]]
+        assert replies == expected, f"turn {number}: {turn['user']!r}"
