@@ -35,7 +35,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 $(SPACY_MODEL)/meta.json: $(VENV)/.installed $(wildcard bot/spacy_pipeline/*) $(wildcard bot/spacy_pipeline/patterns/*) data/knowledge/upper_back_spasms.yml
 	$(PY) -m bot.spacy_pipeline.build --output $(SPACY_MODEL)
 
-setup: $(VENV)/.installed $(SPACY_MODEL)/meta.json
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed $(SPACY_MODEL)/meta.json node_modules/.installed
 
 $(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
 	$(BIN)/rasa train --fixed-model-name upper-back --out models

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -50,6 +51,7 @@ class BotServer:
         action_port: int = 5055,
         model: Path = DEFAULT_MODEL,
         endpoints: dict | None = None,
+        credentials: dict | None = None,
         log_dir: Path | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
@@ -58,10 +60,11 @@ class BotServer:
         self.model = model
         self.endpoints = endpoints or yaml.safe_load((ROOT / "endpoints.yml").read_text())
         self.endpoints["action_endpoint"] = {"url": f"{self.action_url}/webhook"}
+        self.credentials = credentials or yaml.safe_load((ROOT / "credentials.yml").read_text())
         self.log_dir = log_dir
         self.extra_args = extra_args
         self.processes: dict[str, subprocess.Popen] = {}
-        self._endpoints_file = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
+        self._config_dir = Path(tempfile.mkdtemp(prefix="bot-config-"))
 
     @property
     def url(self) -> str:
@@ -98,17 +101,19 @@ class BotServer:
         wait_until_up(f"{self.action_url}/health", process, timeout)
 
     def rasa_args(self, command: str) -> list[str]:
-        yaml.safe_dump(self.endpoints, self._endpoints_file)
-        self._endpoints_file.flush()
+        """Arguments for `rasa run`/`rasa shell`, with this server's endpoints and channels."""
+        files = {"endpoints": self.endpoints, "credentials": self.credentials}
+        for name, content in files.items():
+            (self._config_dir / f"{name}.yml").write_text(yaml.safe_dump(content))
         return [
             RASA,
             command,
             "--model",
             str(self.model),
             "--endpoints",
-            self._endpoints_file.name,
+            str(self._config_dir / "endpoints.yml"),
             "--credentials",
-            str(ROOT / "credentials.yml"),
+            str(self._config_dir / "credentials.yml"),
             *self.extra_args,
         ]
 
@@ -135,7 +140,7 @@ class BotServer:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        Path(self._endpoints_file.name).unlink(missing_ok=True)
+        shutil.rmtree(self._config_dir, ignore_errors=True)
 
     def __enter__(self) -> BotServer:
         return self.start()
