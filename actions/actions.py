@@ -38,7 +38,9 @@ class ActionAnswerHealthQuestion(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         knowledge = knowledge_base()
-        topics = [e["value"] for e in tracker.latest_message.get("entities", []) if e["entity"] == "topic"]
+        topics = [
+            e["value"] for e in tracker.latest_message.get("entities", []) if e["entity"] == "topic"
+        ]
         intent = tracker.latest_message.get("intent", {}).get("name")
         entry = knowledge.select(
             knowledge.category_for_intent(intent), topics, tracker.get_slot("last_category")

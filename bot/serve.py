@@ -33,7 +33,9 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{' '.join(process.args[:3])} exited with code {process.returncode}")
+            raise RuntimeError(
+                f"{' '.join(process.args[:3])} exited with code {process.returncode}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -96,7 +98,8 @@ class BotServer:
 
     def start_actions(self, timeout: float = 60) -> None:
         process = self._spawn(
-            "actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)]
+            "actions",
+            [RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
         )
         wait_until_up(f"{self.action_url}/health", process, timeout)
 
@@ -176,7 +179,9 @@ def main() -> int:
         print(f"Action server:   {bot.action_url}/webhook")
         if args.shell:
             try:
-                return subprocess.call(bot.rasa_args("shell"), cwd=ROOT, env={**os.environ, **QUIET_ENV})
+                return subprocess.call(
+                    bot.rasa_args("shell"), cwd=ROOT, env={**os.environ, **QUIET_ENV}
+                )
             finally:
                 bot.stop()
         print("Starting the Rasa server (loading the model)...")

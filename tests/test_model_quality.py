@@ -1,0 +1,43 @@
+"""Rasa's own checks on the data and the trained model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from bot.serve import DEFAULT_MODEL, QUIET_ENV, RASA, ROOT
+
+NLU_DIR = ROOT / "tests" / "nlu"
+
+
+def rasa(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [RASA, *args],
+        cwd=ROOT,
+        env={**os.environ, **QUIET_ENV},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_training_data_is_valid():
+    result = rasa("data", "validate")
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_held_out_intent_macro_f1_stays_above_the_floor(tmp_path):
+    result = rasa("test", "nlu", "--nlu", str(NLU_DIR / "test_nlu.yml"),
+                  "--model", str(DEFAULT_MODEL), "--out", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    report = json.loads((tmp_path / "intent_report.json").read_text())
+    floor = json.loads((NLU_DIR / "quality_floor.json").read_text())["intent_macro_f1"]
+    assert report["macro avg"]["f1-score"] >= floor
+
+
+def test_test_stories_pass_without_prediction_errors(tmp_path):
+    result = rasa("test", "core", "--stories", str(ROOT / "tests" / "test_stories.yml"),
+                  "--model", str(DEFAULT_MODEL), "--out", str(tmp_path),
+                  "--fail-on-prediction-errors")  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
