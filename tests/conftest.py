@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -11,15 +10,9 @@ import pytest
 import yaml
 
 from bot.knowledge import KnowledgeBase, knowledge_base
-from bot.serve import ROOT, BotServer
+from bot.serve import ROOT, BotServer, free_port
 
 OUTPUT_DIR = ROOT / "tests" / "output"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RestClient:
