@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.knowledge import Entry, knowledge_base
-from bot.nlu.rule_entity_extractor import PERSISTENT
+from bot.nlu.names import PERSISTENT
 
 
 def pain_is_persistent(tracker: Tracker) -> bool:

@@ -106,7 +106,16 @@ class BotServer:
     def start_actions(self, timeout: float = 60) -> None:
         process = self._spawn(
             "actions",
-            [RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
+            # rasa_sdk alone: `rasa run actions` would also load Rasa and TensorFlow.
+            [
+                sys.executable,
+                "-m",
+                "rasa_sdk",
+                "--actions",
+                "actions",
+                "--port",
+                str(self.action_port),
+            ],
         )
         wait_until_up(f"{self.action_url}/health", process, timeout)
 

@@ -21,6 +21,7 @@ from rasa.shared.nlu.training_data.message import Message
 from spacy.tokens import Span
 
 from bot.nlu.durations import days_in
+from bot.nlu.names import NEGATED_ROLE, PERSISTENCE_ENTITY, PERSISTENT
 
 NEGATION_CUES = {"no", "not", "n't", "nt", "never", "without", "nor", "none", "denies"}
 # Phrases that start with a cue but negate nothing: "not sure if it's chest pain".
@@ -28,10 +29,6 @@ PSEUDO_NEGATIONS = {("not", "sure"), ("no", "idea"), ("not", "only"), ("no", "ma
 # A negation does not reach past these: "no fever but chest pain".
 CLAUSE_BREAKS = {"but", "although", "though", "however", "yet", "except", "and", "so", "because"}
 NEGATION_WINDOW = 5
-
-PERSISTENCE_ENTITY = "pain_persistence"
-PERSISTENT = "persistent"
-NEGATED_ROLE = "negated"
 
 
 def is_negated(span: Span) -> bool:

@@ -1,0 +1,8 @@
+"""Entity and role names shared by the NLU components and the actions.
+
+Kept apart from the components so the action server does not import Rasa itself.
+"""
+
+PERSISTENCE_ENTITY = "pain_persistence"
+PERSISTENT = "persistent"
+NEGATED_ROLE = "negated"
