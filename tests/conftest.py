@@ -53,7 +53,8 @@ def responses(domain) -> dict[str, str]:
 def bot(tmp_path_factory) -> BotServer:
     """The trained bot with its action server, on a SQLite tracker store of its own."""
     db = tmp_path_factory.mktemp("trackers") / "conversations.db"
-    endpoints = {"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(db)}}
+    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    endpoints["tracker_store"]["db"] = str(db)
     server = BotServer(
         rasa_port=free_port(),
         action_port=free_port(),
