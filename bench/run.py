@@ -26,6 +26,10 @@ from bot.serve import QUIET_ENV, RASA, ROOT, BotServer, free_port
 RESULTS = ROOT / "bench" / "results.json"
 CONFIGS = {"ours": ROOT / "config.yml", "stock": ROOT / "bench" / "stock_config.yml"}
 CONCURRENCY = (1, 10, 50)
+SWEEP_LENGTHS = (5, 50, 200)
+SWEEP_CONVERSATIONS = 4
+# Rasa's own SQL store replays the whole session every turn: the sweep's reference.
+TRACKER_STORES = {"snapshot": "bot.tracker_store.SnapshotSQLTrackerStore", "rasa_sql": "SQL"}
 CONVERSATION = [
     "hi",
     "why does my upper back hurt after lifting",
@@ -42,7 +46,7 @@ CONVERSATION = [
 
 def train(config: Path, out: Path) -> float:
     started = time.monotonic()
-    subprocess.run(
+    result = subprocess.run(
         [
             RASA,
             "train",
@@ -56,9 +60,11 @@ def train(config: Path, out: Path) -> float:
         ],  # fmt: skip
         cwd=ROOT,
         env={**os.environ, **QUIET_ENV},
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    if result.returncode != 0:
+        raise RuntimeError(f"training {config.name} failed:\n{result.stderr[-3000:]}")
     return time.monotonic() - started
 
 
@@ -112,13 +118,67 @@ async def load(url: str, users: int, conversations_per_user: int) -> dict:
     }
 
 
+def started_bot(model: Path, tmp: str, tracker_store: str = TRACKER_STORES["snapshot"]):
+    store = {"type": tracker_store, "dialect": "sqlite", "db": f"{tmp}/conversations.db"}
+    bot = BotServer(
+        rasa_port=free_port(),
+        action_port=free_port(),
+        model=model,
+        endpoints={"tracker_store": store},
+        log_dir=Path(tmp),
+    )
+    bot.start_actions()
+    return bot
+
+
+async def long_conversation(session: aiohttp.ClientSession, url: str, turns: int) -> list:
+    sender, latencies = f"sweep-{uuid.uuid4()}", []
+    for turn in range(turns):
+        started = time.perf_counter()
+        message = CONVERSATION[1 + turn % (len(CONVERSATION) - 2)]
+        async with session.post(url, json={"sender": sender, "message": message}) as response:
+            response.raise_for_status()
+            await response.json()
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def sweep_latencies(url: str) -> list[list[float]]:
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(
+            *(
+                long_conversation(session, url, max(SWEEP_LENGTHS))
+                for _ in range(SWEEP_CONVERSATIONS)
+            )
+        )
+
+
+def length_sweep(model: Path) -> dict:
+    """Per-turn latency at turn 5, 50 and 200 of long conversations, per tracker store."""
+    sweep: dict = {}
+    for name, tracker_store in TRACKER_STORES.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            bot = started_bot(model, tmp, tracker_store)
+            try:
+                bot.start_rasa()
+                conversations = asyncio.run(sweep_latencies(bot.rest_url))
+            finally:
+                bot.stop()
+        for length in SWEEP_LENGTHS:
+            # The five turns up to `length`, in every conversation.
+            samples = sorted(t for c in conversations for t in c[length - 5 : length])
+            sweep.setdefault(name, {})[str(length)] = {
+                "p50_ms": round(statistics.median(samples) * 1000, 1),
+                "p99_ms": round(samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000, 1),
+            }
+        first, last = sweep[name][str(SWEEP_LENGTHS[0])], sweep[name][str(SWEEP_LENGTHS[-1])]
+        sweep[name]["ratio_p50_last_to_first"] = round(last["p50_ms"] / first["p50_ms"], 2)
+    return sweep
+
+
 def measure(model: Path, conversations_per_user: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        endpoints = {"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": f"{tmp}/t.db"}}
-        bot = BotServer(
-            rasa_port=free_port(), action_port=free_port(), model=model, endpoints=endpoints
-        )
-        bot.start_actions()
+        bot = started_bot(model, tmp)
         started = time.monotonic()
         bot.start_rasa()
         startup_s = time.monotonic() - started
@@ -164,6 +224,9 @@ def main() -> None:
                 **measure(Path(models) / f"{config.stem}.tar.gz", args.conversations),
                 "train_s": round(train_s, 1),
             }
+            if name == "ours":
+                print("Conversation-length sweep...", flush=True)
+                results["length_sweep"] = length_sweep(Path(models) / f"{config.stem}.tar.gz")
     results["ratio_throughput_c10"] = round(
         results["ours"]["throughput_msgs_per_s"]["10"]
         / results["stock"]["throughput_msgs_per_s"]["10"],
@@ -171,6 +234,7 @@ def main() -> None:
     )
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    print(json.dumps(results["length_sweep"], indent=2))
     print(f"Written to {RESULTS.relative_to(ROOT)}")
 
 
