@@ -63,7 +63,13 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: train lint
+# The browser tests drive Debian's chromium, never a downloaded browser.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium
+
+test: train lint $(CHROMIUM)
 	$(BIN)/pytest
 
 bench: train

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import yaml
 
-KNOWLEDGE_DIR = Path(__file__).resolve().parent.parent / "data" / "knowledge"
+from bot import ROOT
+
+KNOWLEDGE_DIR = ROOT / "data" / "knowledge"
 KNOWLEDGE_FILE = KNOWLEDGE_DIR / "upper_back_spasms.yml"
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from bot import ROOT
+
 RASA = str(Path(sys.executable).with_name("rasa"))
 DEFAULT_MODEL = ROOT / "models" / "upper-back.tar.gz"
 QUIET_ENV = {
@@ -27,6 +28,9 @@ QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
     "PYTHONWARNINGS": "ignore",
+    # Bodies above this get 413 from Sanic; a 100 kB message still fits.
+    "SANIC_REQUEST_MAX_SIZE": os.environ.get("MAX_REQUEST_BYTES", "262144"),
+    "SANIC_FALLBACK_ERROR_FORMAT": "json",
 }
 
 
@@ -183,13 +187,25 @@ class BotServer:
             self.stop()
 
 
+def stop_on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # A service manager stops us with SIGTERM: shut both servers down as on Ctrl-C.
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shell", action="store_true", help="chat in this terminal")
     args = parser.parse_args()
     rasa_port = int(os.environ.get("RASA_PORT", 5005))
     action_port = int(os.environ.get("ACTION_PORT", 5055))
-    bot = BotServer(rasa_port=rasa_port, action_port=action_port)
+    # Imported here: the connector pulls in Rasa, which `import bot.serve` does not need.
+    from bot.channels.telegram import credentials_from_env
+
+    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
+    telegram = credentials_from_env(os.environ)
+    credentials.update(telegram or {})
+    bot = BotServer(rasa_port=rasa_port, action_port=action_port, credentials=credentials)
     try:
         bot.start_actions()
         print(f"Action server:   {bot.action_url}/webhook")
@@ -211,6 +227,13 @@ def main() -> int:
         return 0
     print(f"REST channel:    http://localhost:{rasa_port}/webhooks/rest/webhook")
     print(f"Socket.IO:       http://localhost:{rasa_port}/socket.io/")
+    print(f"Chat page:       http://localhost:{rasa_port}/chat/")
+    if telegram:
+        print(f"Telegram:        webhook at {os.environ['TELEGRAM_WEBHOOK_URL']}")
+    else:
+        print(
+            "Telegram: off (set TELEGRAM_TOKEN, TELEGRAM_BOT_NAME, TELEGRAM_WEBHOOK_URL to enable)"
+        )
     print("Ready. Press Ctrl-C to stop.", flush=True)
     return bot.watch()
 

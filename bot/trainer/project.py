@@ -1,0 +1,107 @@
+"""Where a bot project keeps its files, so the trainer can work on a copy (tests do)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.serve import ROOT
+
+MODEL_NAME = "upper-back"
+
+
+class TrainerError(Exception):
+    """A request the trainer cannot carry out; the message is for the trainer."""
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path = ROOT
+
+    @property
+    def nlu_dir(self) -> Path:
+        return self.root / "data" / "nlu"
+
+    @property
+    def domain(self) -> Path:
+        return self.root / "domain.yml"
+
+    @property
+    def test_set(self) -> Path:
+        return self.root / "tests" / "nlu" / "test_nlu.yml"
+
+    @property
+    def baseline(self) -> Path:
+        return self.root / "tests" / "nlu" / "baseline.json"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "models" / f"{MODEL_NAME}.tar.gz"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "reports" / "evaluation"
+
+    def training_inputs(self) -> list[Path]:
+        data = [p for p in (self.root / "data").rglob("*") if p.is_file()]
+        return [*data, self.domain, self.root / "config.yml"]
+
+    def db_url(self) -> str:
+        """The tracker store's database: DATABASE_URL if set, else endpoints.yml."""
+        if os.environ.get("DATABASE_URL"):
+            return os.environ["DATABASE_URL"]
+        endpoints = yaml.safe_load((self.root / "endpoints.yml").read_text())
+        store = {k: os.path.expandvars(str(v)) for k, v in endpoints["tracker_store"].items()}
+        dialect = store.get("dialect", "sqlite")
+        if dialect == "sqlite":
+            db = Path(store.get("db", "rasa.db"))
+            return f"sqlite:///{db if db.is_absolute() else self.root / db}"
+        from sqlalchemy.engine import URL
+
+        return str(
+            URL.create(
+                drivername=dialect,
+                username=store.get("username"),
+                password=store.get("password"),
+                host=store.get("url"),
+                port=int(store["port"]) if store.get("port") else None,
+                database=store.get("db"),
+            )
+        )
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One editor at a time, across threads and processes (two trainers, web + CLI)."""
+        lock_file = self.root / ".rasa" / "trainer.lock"
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_file, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of one; a failed write keeps the old."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if path.exists():
+            os.chmod(temp, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

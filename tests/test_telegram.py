@@ -1,0 +1,201 @@
+"""The Telegram channel end to end, offline.
+
+The trained bot runs with our connector (bot/channels/telegram.py) pointed at a Telegram
+Bot API emulator on loopback. Tests post real Telegram update JSON to the bot's webhook,
+as Telegram would, and check what the emulator received through sendMessage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import yaml
+from conftest import OUTPUT_DIR, free_port
+from telegram_emulator import TelegramChat, TelegramEmulator
+
+from bot.channels.telegram import SECRET_HEADER, credentials_from_env
+from bot.serve import ROOT, BotServer
+
+TOKEN = "123456:offline-test-token"
+BOT_NAME = "TestNameBot"  # the username the emulator's getMe answers with
+SECRET = secrets.token_urlsafe(32)
+LIFTING_QUESTION = "why does my upper back hurt after lifting"
+RED_FLAG = "my back hurts and I have chest pain"
+chat_ids = itertools.count(1001)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> TelegramEmulator:
+    with TelegramEmulator(free_port()) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def telegram_bot(emulator, tmp_path_factory) -> BotServer:
+    """The bot with all its channels, Telegram configured from env vars as `make run` does."""
+    rasa_port = free_port()
+    environ = {
+        "TELEGRAM_TOKEN": TOKEN,
+        "TELEGRAM_BOT_NAME": BOT_NAME,
+        "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{rasa_port}/webhooks/telegram/webhook",
+        "TELEGRAM_SECRET_TOKEN": SECRET,
+        "TELEGRAM_API_BASE_URL": emulator.api_url,
+    }
+    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    endpoints["tracker_store"]["db"] = str(tmp_path_factory.mktemp("telegram") / "trackers.db")
+    server = BotServer(
+        rasa_port=rasa_port,
+        action_port=free_port(),
+        endpoints=endpoints,
+        credentials={
+            **yaml.safe_load((ROOT / "credentials.yml").read_text()),
+            **credentials_from_env(environ),
+        },
+        log_dir=OUTPUT_DIR / "logs" / "telegram",
+    )
+    with server:
+        server.webhook_url = environ["TELEGRAM_WEBHOOK_URL"]
+        yield server
+
+
+@pytest.fixture
+def new_chat(emulator, telegram_bot):
+    """Opens a new private chat with the bot."""
+    return lambda: TelegramChat(emulator, TOKEN, telegram_bot.webhook_url, SECRET, next(chat_ids))
+
+
+def text_of(messages: list[dict]) -> str:
+    # Rasa's Telegram output sends each paragraph of a long text as its own message.
+    return "\n\n".join(message["text"] for message in messages)
+
+
+def keyboard(message: dict) -> list[list[tuple[str, str]]]:
+    rows = message["reply_markup"]["inline_keyboard"]
+    return [[(button["text"], button["callback_data"]) for button in row] for row in rows]
+
+
+def one_per_row(buttons: list[dict]) -> list[list[tuple[str, str]]]:
+    return [[(button["title"], button["payload"])] for button in buttons]
+
+
+def test_the_bot_registers_its_webhook_with_the_secret_token(telegram_bot, emulator):
+    registered = emulator.webhooks()[-1]
+    assert registered["botToken"] == TOKEN
+    assert registered["url"] == telegram_bot.webhook_url
+    assert registered["secret_token"] == SECRET
+
+
+def test_lifting_question_gets_the_lifting_answer_with_its_follow_ups_as_keyboard(
+    new_chat, knowledge, responses
+):
+    lifting = knowledge.entries["improper_lifting"]
+    messages = new_chat().say(LIFTING_QUESTION)
+    assert text_of(messages) == f"{responses['utter_disclaimer']}\n\n{lifting.answer.strip()}"
+    assert keyboard(messages[-1]) == one_per_row(knowledge.buttons(lifting))
+
+
+def test_red_flag_gets_the_emergency_reply_and_nothing_else(new_chat, responses):
+    assert text_of(new_chat().say(RED_FLAG)) == responses["utter_emergency"]
+
+
+def test_start_command_greets_with_the_topics_as_keyboard(new_chat, domain):
+    [greeting] = new_chat().say("/start")
+    expected = domain["responses"]["utter_greet"][0]
+    assert greeting["text"] == expected["text"]
+    assert keyboard(greeting) == one_per_row(expected["buttons"])
+
+
+def test_a_tapped_button_and_a_duration_follow_up_continue_the_conversation(new_chat, knowledge):
+    chat = new_chat()
+    answer = chat.say(LIFTING_QUESTION)[-1]
+    follow_up = knowledge.entries[knowledge.entries["improper_lifting"].follow_ups[0]]
+
+    tapped = chat.tap(answer, follow_up.question)
+    assert text_of(tapped) == follow_up.answer.strip()
+    assert keyboard(tapped[-1]) == one_per_row(knowledge.buttons(follow_up))
+
+    persistent_pain = knowledge.advice["persistent_pain"]
+    recommendation = chat.say("it's been going on for 3 weeks")
+    assert text_of(recommendation) == persistent_pain.answer.strip()
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"sticker": {"file_id": "CAACAgI", "file_unique_id": "AgAD", "type": "regular",
+                     "width": 512, "height": 512, "is_animated": False, "is_video": False}},
+        {"photo": [{"file_id": "AgACAgQ", "file_unique_id": "AQAD", "width": 90,
+                    "height": 67, "file_size": 1260}]},
+        {"voice": {"file_id": "AwACAgQ", "file_unique_id": "AgADvw", "duration": 2,
+                   "mime_type": "audio/ogg", "file_size": 8041}},
+    ],
+    ids=["sticker", "photo", "voice"],
+)  # fmt: skip
+def test_non_text_messages_get_a_request_to_type(new_chat, responses, update):
+    chat = new_chat()
+    assert (
+        text_of(chat.deliver({"message": chat.message(**update)})) == responses["utter_please_type"]
+    )
+
+
+def test_an_edited_message_gets_a_request_to_type(new_chat, responses):
+    chat = new_chat()
+    chat.say(LIFTING_QUESTION)
+    edited = chat.message(text="why does my upper back hurt after running", edit_date=1)
+    assert text_of(chat.deliver({"edited_message": edited})) == responses["utter_please_type"]
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {SECRET_HEADER: "wrong-secret"}], ids=["no token", "wrong token"]
+)
+def test_updates_without_the_secret_token_are_rejected_and_never_answered(
+    new_chat, emulator, responses, knowledge, headers
+):
+    chat = new_chat()
+    status = chat.post({"message": chat.message(text=LIFTING_QUESTION)}, headers)
+    assert status == 403
+    assert emulator.new_messages(TOKEN, chat.chat["id"]) == []
+    # The rejected question never reached the assistant: its first answer still opens
+    # with the disclaimer that starts every conversation.
+    lifting = knowledge.entries["improper_lifting"]
+    expected = f"{responses['utter_disclaimer']}\n\n{lifting.answer.strip()}"
+    assert text_of(chat.say(LIFTING_QUESTION)) == expected
+
+
+def test_two_chats_at_once_keep_their_own_conversations(new_chat, knowledge, responses):
+    first, second = new_chat(), new_chat()
+    turns = [
+        (LIFTING_QUESTION, RED_FLAG),
+        ("it's been going on for 3 weeks", "should I use ice or heat"),
+    ]
+
+    def say_in_both(texts: tuple[str, str]) -> list[str]:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return [text_of(sent) for sent in pool.map(TelegramChat.say, (first, second), texts)]
+
+    replies = [say_in_both(texts) for texts in turns]
+    disclaimer = responses["utter_disclaimer"]
+    assert replies == [
+        [f"{disclaimer}\n\n{knowledge.entries['improper_lifting'].answer.strip()}",
+         responses["utter_emergency"]],
+        # The second chat neither skips the disclaimer nor hears of the first one's pain.
+        [knowledge.advice["persistent_pain"].answer.strip(),
+         f"{disclaimer}\n\n{knowledge.entries['ice_and_heat'].answer.strip()}"],
+    ]  # fmt: skip
+
+
+def test_button_payloads_fit_in_telegram_callback_data(knowledge, domain):
+    entries = [*knowledge.entries.values(), *knowledge.advice.values()]
+    buttons = [button for entry in entries for button in knowledge.buttons(entry)]
+    buttons += [b for r in domain["responses"].values() for b in r[0].get("buttons", [])]
+    assert buttons
+    # Telegram refuses a whole message whose callback_data exceeds 64 bytes.
+    assert max(len(button["payload"].encode()) for button in buttons) <= 64
+
+
+def test_without_its_settings_the_bot_starts_without_telegram():
+    assert credentials_from_env({}) is None
+    assert credentials_from_env({"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_BOT_NAME": BOT_NAME}) is None

@@ -1,0 +1,228 @@
+"""The web chat's socket.io protocol, spoken to the running bot as rasa-webchat speaks it.
+
+rasa-webchat emits `session_request`, waits for `session_confirm`, then sends
+`user_uttered` ({message, customData, session_id}) and shows each `bot_uttered`.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+import socketio
+
+from bot.channels.webchat import (
+    ALLOWED_ORIGINS_ENV,
+    MAX_MESSAGE_CHARS,
+    MAX_PACKET_BYTES,
+    REJECTED_EVENT,
+    allowed_origins,
+)
+
+LIFTING_QUESTION = "why does my upper back hurt after lifting"
+RED_FLAG = "my back hurts and I have chest pain"
+REPLY_TIMEOUT = 30
+# After a turn's last expected reply, how long to watch for anything that should not come.
+QUIET_PERIOD = 1.5
+
+
+class ChatSession:
+    """One browser tab's conversation, over socket.io."""
+
+    def __init__(self, url: str, headers: dict | None = None) -> None:
+        self.events: queue.Queue[tuple[str, object]] = queue.Queue()
+        self.received: list[tuple[str, object]] = []
+        self.client = socketio.Client(reconnection=False)
+        for name in ("session_confirm", "bot_uttered", REJECTED_EVENT):
+            self.client.on(name, lambda data, name=name: self.events.put((name, data)))
+        # Polling: the sync client's websocket needs a package we do not otherwise use; the
+        # browser test covers the websocket transport.
+        self.client.connect(url, headers=headers or {}, transports=["polling"])
+        self.session_id: str | None = None
+
+    def start(self, session_id: str | None = None) -> str:
+        self.client.emit("session_request", {"session_id": session_id})
+        self.session_id = self.wait_for("session_confirm")
+        return self.session_id
+
+    def say(self, text: str) -> None:
+        message = {"message": text, "customData": {"language": "en"}, "session_id": self.session_id}
+        self.client.emit("user_uttered", message)
+
+    def wait_for(self, event: str, matches: Callable[[object], bool] = lambda _: True) -> object:
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                name, data = self.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self.received.append((name, data))
+            if name == event and matches(data):
+                return data
+        raise AssertionError(f"no {event} within {REPLY_TIMEOUT} s; got {self.received}")
+
+    def wait_for_text(self, text: str) -> dict:
+        return self.wait_for("bot_uttered", lambda data: data.get("text") == text)
+
+    def drain(self) -> list[tuple[str, object]]:
+        """Everything received so far, after a short wait for stragglers."""
+        time.sleep(QUIET_PERIOD)
+        while not self.events.empty():
+            self.received.append(self.events.get())
+        return self.received
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+@pytest.fixture
+def chat(bot):
+    sessions: list[ChatSession] = []
+
+    def open_session(headers: dict | None = None) -> ChatSession:
+        sessions.append(ChatSession(bot.url, headers))
+        return sessions[-1]
+
+    yield open_session
+    for session in sessions:
+        session.close()
+
+
+def texts(received: list[tuple[str, object]]) -> list[str]:
+    return [data.get("text") for name, data in received if name == "bot_uttered"]
+
+
+def bot_is_up(bot) -> bool:
+    with urllib.request.urlopen(f"{bot.url}/webhooks/rest/", timeout=5) as response:
+        return response.status == 200 and bot.processes["rasa"].poll() is None
+
+
+def test_session_and_answer_with_quick_replies(chat, knowledge, responses):
+    session = chat()
+    session_id = session.start()
+    assert len(session_id) == 32
+
+    session.say(LIFTING_QUESTION)
+    lifting = knowledge.entries["improper_lifting"]
+    answer = session.wait_for_text(lifting.answer)
+
+    assert texts(session.received) == [responses["utter_disclaimer"], lifting.answer]
+    expected = [{"content_type": "text", **button} for button in knowledge.buttons(lifting)]
+    assert answer["quick_replies"] == expected
+
+
+def test_a_reconnecting_page_keeps_its_session(chat, knowledge):
+    first = chat()
+    session_id = first.start()
+    first.close()
+
+    again = chat()
+    assert again.start(session_id) == session_id
+    again.say(LIFTING_QUESTION)
+    again.wait_for_text(knowledge.entries["improper_lifting"].answer)
+
+
+def test_two_concurrent_sessions_do_not_see_each_other(chat, knowledge, responses):
+    lifting, emergency = knowledge.entries["improper_lifting"].answer, responses["utter_emergency"]
+    asking, alarmed = chat(), chat()
+    assert asking.start() != alarmed.start()
+
+    asking.say(LIFTING_QUESTION)
+    alarmed.say(RED_FLAG)
+    asking.wait_for_text(lifting)
+    alarmed.wait_for_text(emergency)
+
+    assert emergency not in texts(asking.drain())
+    assert lifting not in texts(alarmed.drain())
+    assert texts(alarmed.received) == [emergency]
+
+
+def test_only_the_web_chat_gets_the_emergency_style(chat, rest, domain, responses):
+    style = domain["responses"]["utter_emergency"][0]["metadata"]
+    session = chat()
+    session.start()
+    session.say(RED_FLAG)
+    assert session.wait_for_text(responses["utter_emergency"])["metadata"] == style
+
+    rest_replies = rest.send("webchat-rest-check", RED_FLAG)
+    assert [set(reply) for reply in rest_replies] == [{"recipient_id", "text"}]
+
+
+BAD_MESSAGES = {
+    "not an object": "hello",
+    "a list": ["hello"],
+    "null": None,
+    "no message": {},
+    "empty message": {"message": "   "},
+    "message not text": {"message": {"text": "hi"}},
+    "too long": {"message": "a" * (MAX_MESSAGE_CHARS + 1)},
+    "another session": {"message": "hi", "session_id": "0123456789abcdef"},
+    "customData not an object": {"message": "hi", "customData": "[1, 2"},
+}
+
+
+def test_messages_before_session_confirm_are_rejected(chat, knowledge):
+    session = chat()
+    session.client.emit("user_uttered", {"message": LIFTING_QUESTION, "session_id": "x" * 32})
+    assert "session_request" in session.wait_for(REJECTED_EVENT)["reason"]
+
+    session.start()
+    session.say(LIFTING_QUESTION)
+    session.wait_for_text(knowledge.entries["improper_lifting"].answer)
+
+
+@pytest.mark.parametrize("payload", BAD_MESSAGES.values(), ids=BAD_MESSAGES.keys())
+def test_malformed_messages_get_a_clear_error_and_nothing_else(chat, bot, payload):
+    session = chat()
+    session_id = session.start()
+    if isinstance(payload, dict):
+        payload = {"session_id": session_id, **payload}
+
+    session.client.emit("user_uttered", payload)
+
+    assert session.wait_for(REJECTED_EVENT)["reason"]
+    assert texts(session.drain()) == []
+    assert bot_is_up(bot)
+
+
+@pytest.mark.parametrize("request_data", ["hello", None, {"session_id": "../" * 40}, [1]])
+def test_a_malformed_session_request_gets_a_fresh_session(chat, request_data):
+    session = chat()
+    session.client.emit("session_request", request_data)
+    session_id = session.wait_for("session_confirm")
+    assert isinstance(session_id, str) and len(session_id) == 32
+
+
+def test_an_oversized_packet_drops_only_its_own_connection(chat, bot, knowledge):
+    bystander = chat()
+    bystander.start()
+    flooding = chat()
+    flooding_id = flooding.start()
+
+    message = {"message": "a" * MAX_PACKET_BYTES, "session_id": flooding_id}
+    try:
+        flooding.client.emit("user_uttered", message)
+    except socketio.exceptions.SocketIOError:
+        pass  # the server may refuse the packet at once; either way nothing is answered
+    assert texts(flooding.drain()) == []
+
+    bystander.say(LIFTING_QUESTION)
+    bystander.wait_for_text(knowledge.entries["improper_lifting"].answer)
+    assert bot_is_up(bot)
+
+
+def test_sockets_from_other_origins_are_refused(chat, bot):
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        chat({"Origin": "http://elsewhere.example"})
+    assert chat({"Origin": bot.url}).start()
+
+
+def test_allowed_origins_come_from_the_environment():
+    assert allowed_origins({}) is None  # python-socketio: the page's own origin only
+    environ = {ALLOWED_ORIGINS_ENV: "https://chat.example.org, https://example.org/"}
+    assert allowed_origins(environ) == ["https://chat.example.org", "https://example.org"]
+    with pytest.raises(ValueError, match="not allowed"):
+        allowed_origins({ALLOWED_ORIGINS_ENV: "*"})
