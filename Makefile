@@ -15,7 +15,7 @@ SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
 TRAINING_INPUTS := $(shell find data -type f -not -name '*.pyc') domain.yml config.yml $(SPACY_MODEL)/meta.json
 
-.PHONY: help setup train run shell validate test lint format bench clean
+.PHONY: help setup train run shell validate test lint format bench purge clean
 
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
@@ -74,6 +74,9 @@ test: train lint $(CHROMIUM)
 
 bench: train
 	$(PY) -m bench.run
+
+purge: $(VENV)/.installed
+	$(PY) -m bot.retention
 
 clean:
 	rm -rf models/spacy models/*.tar.gz reports results tests/output

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -191,6 +192,40 @@ def stop_on_sigterm(*_: object) -> None:
     raise KeyboardInterrupt
 
 
+def api_args(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Rasa's HTTP API stays off unless ENABLE_API is set, and then needs a secret."""
+    if environ.get("ENABLE_API", "").lower() not in ("1", "true", "yes"):
+        return ()
+    if environ.get("RASA_API_TOKEN"):
+        return ("--enable-api", "--auth-token", environ["RASA_API_TOKEN"])
+    if environ.get("RASA_JWT_SECRET"):
+        return ("--enable-api", "--jwt-secret", environ["RASA_JWT_SECRET"])
+    raise RuntimeError("ENABLE_API is set but neither RASA_API_TOKEN nor RASA_JWT_SECRET is.")
+
+
+def configured_bot(
+    rasa_port: int, action_port: int, environ: Mapping[str, str]
+) -> tuple[BotServer, dict | None]:
+    """The bot as the environment configures it, after checking its services are up."""
+    # Imported here: they pull in Rasa, which `import bot.serve` does not need.
+    from bot.channels.telegram import credentials_from_env
+    from bot.services import check_services, endpoints_from_env
+
+    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
+    telegram = credentials_from_env(environ)
+    credentials.update(telegram or {})
+    endpoints = endpoints_from_env(yaml.safe_load((ROOT / "endpoints.yml").read_text()), environ)
+    check_services(endpoints)
+    bot = BotServer(
+        rasa_port=rasa_port,
+        action_port=action_port,
+        endpoints=endpoints,
+        credentials=credentials,
+        extra_args=api_args(environ),
+    )
+    return bot, telegram
+
+
 def main() -> int:
     # A service manager stops us with SIGTERM: shut both servers down as on Ctrl-C.
     signal.signal(signal.SIGTERM, stop_on_sigterm)
@@ -199,13 +234,11 @@ def main() -> int:
     args = parser.parse_args()
     rasa_port = int(os.environ.get("RASA_PORT", 5005))
     action_port = int(os.environ.get("ACTION_PORT", 5055))
-    # Imported here: the connector pulls in Rasa, which `import bot.serve` does not need.
-    from bot.channels.telegram import credentials_from_env
-
-    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
-    telegram = credentials_from_env(os.environ)
-    credentials.update(telegram or {})
-    bot = BotServer(rasa_port=rasa_port, action_port=action_port, credentials=credentials)
+    try:
+        bot, telegram = configured_bot(rasa_port, action_port, os.environ)
+    except RuntimeError as error:
+        print(f"Could not start the bot: {error}", file=sys.stderr)
+        return 1
     try:
         bot.start_actions()
         print(f"Action server:   {bot.action_url}/webhook")

@@ -1,0 +1,72 @@
+"""`make purge`: conversations older than the retention period are deleted, in SQLite and
+PostgreSQL, through the real tracker store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.retention import database_url, purge
+from bot.serve import ROOT
+from bot.tracker_store import SnapshotSQLTrackerStore
+
+DAY = 86400
+POSTGRES = {"url": "127.0.0.1", "port": 5432, "username": "postgres", "password": ""}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def tracker_store_settings(request, tmp_path):
+    if request.param == "sqlite":
+        yield {"dialect": "sqlite", "db": str(tmp_path / "conversations.db")}
+        return
+    name = f"retention_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    yield {"dialect": "postgresql", "db": name, **POSTGRES}
+    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.close()
+
+
+def save_conversation(store: SnapshotSQLTrackerStore, sender: str, at: float) -> None:
+    events = [
+        ActionExecuted("action_listen", timestamp=at),
+        UserUttered("hello", {"name": "greet", "confidence": 1.0}, timestamp=at + 1),
+        ActionExecuted("utter_greet", timestamp=at + 2),
+    ]
+    tracker = DialogueStateTracker.from_events(sender, events, store.domain.slots)
+    asyncio.run(store.save(tracker))
+
+
+def senders(engine: sa.engine.Engine, table: str) -> set[str]:
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(f"SELECT DISTINCT sender_id FROM {table}"))
+        return {sender for (sender,) in rows}
+
+
+def test_purge_deletes_whole_conversations_older_than_the_period(tracker_store_settings):
+    # As Rasa builds it from endpoints: the `url` setting is the host.
+    settings = dict(tracker_store_settings)
+    host = settings.pop("url", None)
+    store = SnapshotSQLTrackerStore(Domain.load(ROOT / "domain.yml"), host=host, **settings)
+    now = time.time()
+    save_conversation(store, "old", now - 40 * DAY)
+    save_conversation(store, "recent", now - 2 * DAY)
+    engine = sa.create_engine(database_url(tracker_store_settings))
+
+    assert purge(engine, days=30, now=now) == 1
+
+    assert senders(engine, "events") == {"recent"}
+    assert senders(engine, "tracker_snapshots") == {"recent"}
+    assert asyncio.run(store.retrieve("old")) is None
+    assert asyncio.run(store.retrieve("recent")).latest_message.text == "hello"
+    engine.dispose()
+    store.engine.dispose()
