@@ -198,6 +198,62 @@ def measure(model: Path, conversations_per_user: int) -> dict:
             bot.stop()
 
 
+async def steady_user(url: str, until: float, counts: dict) -> None:
+    """One message a second from a user who starts a new conversation every 10 turns."""
+    async with aiohttp.ClientSession() as session:
+        turn, sender = 0, ""
+        while time.monotonic() < until:
+            if turn % len(CONVERSATION) == 0:
+                sender = f"soak-{uuid.uuid4()}"
+            started = time.monotonic()
+            try:
+                async with session.post(
+                    url, json={"sender": sender, "message": CONVERSATION[turn % len(CONVERSATION)]}
+                ) as response:
+                    ok = response.status == 200 and bool(await response.json())
+            except aiohttp.ClientError:
+                ok = False
+            counts["messages"] += 1
+            counts["errors"] += not ok
+            turn += 1
+            await asyncio.sleep(max(0.0, 1 - (time.monotonic() - started)))
+
+
+async def sample_rss(pid: int, until: float, samples: list) -> None:
+    while time.monotonic() < until:
+        samples.append(rss_mb(pid))
+        await asyncio.sleep(10)
+
+
+def soak(model: Path, seconds: float, rate: int) -> dict:
+    """`rate` messages a second for `seconds`: errors must be 0, memory flat."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bot = started_bot(model, tmp)
+        try:
+            bot.start_rasa()
+            asyncio.run(load(bot.rest_url, rate, 1))  # warm up before the first sample
+            counts, samples = {"messages": 0, "errors": 0}, []
+            until = time.monotonic() + seconds
+
+            async def run() -> None:
+                await asyncio.gather(
+                    sample_rss(bot.processes["rasa"].pid, until, samples),
+                    *(steady_user(bot.rest_url, until, counts) for _ in range(rate)),
+                )
+
+            asyncio.run(run())
+        finally:
+            bot.stop()
+    return {
+        "seconds": seconds,
+        "rate_msgs_per_s": rate,
+        **counts,
+        "rss_mb_start": round(samples[0], 1),
+        "rss_mb_end": round(samples[-1], 1),
+        "rss_growth_pct": round((samples[-1] / samples[0] - 1) * 100, 1),
+    }
+
+
 def table(results: dict) -> str:
     rows = ["| | ours | stock | ratio |", "|---|---|---|---|"]
     ours, stock = results["ours"], results["stock"]
@@ -213,7 +269,17 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=3, help="per user and level")
+    parser.add_argument("--soak", type=float, metavar="SECONDS", help="soak test ours only")
+    parser.add_argument("--rate", type=int, default=10, help="soak messages per second")
     args = parser.parse_args()
+    if args.soak:
+        with tempfile.TemporaryDirectory() as models:
+            train(CONFIGS["ours"], Path(models))
+            result = soak(Path(models) / "config.tar.gz", args.soak, args.rate)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        RESULTS.write_text(json.dumps({**results, "soak": result}, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return
     results: dict = {}
     with tempfile.TemporaryDirectory() as models:
         for name, config in CONFIGS.items():
