@@ -15,12 +15,14 @@ SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
 TRAINING_INPUTS := $(shell find data -type f -not -name '*.pyc') domain.yml config.yml $(SPACY_MODEL)/meta.json
 
-.PHONY: help setup train run shell validate test lint format bench purge clean
+.PHONY: help setup train run shell validate test lint format bench soak purge clean trainer inbox evaluate cluster
 
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
 	@echo "make test   set up, train if needed, and run every test"
 	@echo "other: train shell validate lint format bench clean"
+	@echo "make cluster REPLICAS=2   replicas behind nginx (DATABASE_URL, REDIS_URL; README: Scaling out)"
+	@echo "trainers: inbox evaluate trainer (web workbench), see docs/training.md"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -69,11 +71,42 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium
 
-test: train lint $(CHROMIUM)
+# Debian's nginx is the replicas' entry point. Unless a policy-rc.d is there already, one
+# that refuses keeps the package from starting a system nginx on port 80 while it installs.
+NGINX := /usr/sbin/nginx
+AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
+$(NGINX):
+	$(AS_ROOT) apt-get update
+	@if [ -e /usr/sbin/policy-rc.d ]; then $(AS_ROOT) apt-get install -y nginx; else \
+	  printf '#!/bin/sh\nexit 101\n' | $(AS_ROOT) tee /usr/sbin/policy-rc.d > /dev/null; \
+	  $(AS_ROOT) chmod +x /usr/sbin/policy-rc.d; \
+	  $(AS_ROOT) apt-get install -y nginx; installed=$$?; \
+	  $(AS_ROOT) rm -f /usr/sbin/policy-rc.d; exit $$installed; fi
+
+test: train lint $(CHROMIUM) $(NGINX)
 	$(BIN)/pytest
+
+# REPLICAS bot servers behind nginx, on PostgreSQL and Redis (README: Scaling out).
+REPLICAS ?= 2
+cluster: train $(NGINX)
+	$(PY) -m bot.cluster --replicas $(REPLICAS)
 
 bench: train
 	$(PY) -m bench.run
+
+# Ten minutes at a steady 10 messages a second: errors and memory growth.
+soak: train
+	$(PY) -m bench.run --soak 600
+
+# The trainer's loop (docs/training.md); extra options go in ARGS, e.g. ARGS=--update-baseline.
+inbox: $(VENV)/.installed
+	$(PY) -m bot.trainer inbox $(ARGS)
+
+evaluate: setup
+	$(PY) -m bot.trainer evaluate $(ARGS)
+
+trainer: setup
+	$(PY) -m bot.trainer web $(ARGS)
 
 purge: $(VENV)/.installed
 	$(PY) -m bot.retention

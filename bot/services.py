@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
 TRACKER_STORE = "bot.tracker_store.SnapshotSQLTrackerStore"
+# Rasa's Redis lock store, safe across replicas (bot/lock_store.py).
+LOCK_STORE = "bot.lock_store.ReplicaSafeRedisLockStore"
 CONNECT_TIMEOUT_SECONDS = 3
 
 
@@ -34,7 +36,7 @@ def endpoints_from_env(endpoints: dict, environ: Mapping[str, str]) -> dict:
     if environ.get("REDIS_URL"):
         url = urlsplit(environ["REDIS_URL"])
         endpoints["lock_store"] = {
-            "type": "redis",
+            "type": LOCK_STORE,
             "url": url.hostname,
             "port": url.port or 6379,
             "db": int(url.path.lstrip("/") or 0),
@@ -66,7 +68,7 @@ def check_services(endpoints: dict) -> None:
             message = str(error).strip()
             raise ServiceUnavailable(f"PostgreSQL at {where} (DATABASE_URL): {message}") from error
     lock_store = endpoints.get("lock_store") or {}
-    if lock_store.get("type") == "redis":
+    if lock_store.get("type") == LOCK_STORE:
         import redis
 
         where = f"{lock_store['url']}:{lock_store['port']}"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 import yaml
 
@@ -68,6 +71,18 @@ def bot(tmp_path_factory) -> BotServer:
 @pytest.fixture(scope="session")
 def rest(bot) -> RestClient:
     return RestClient(bot.rest_url)
+
+
+@pytest.fixture(scope="module")
+def postgres_database() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL server, dropped after the module."""
+    name = f"bot_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    yield name
+    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.close()
 
 
 def pytest_configure(config) -> None:

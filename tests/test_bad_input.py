@@ -17,6 +17,8 @@ BAD_INPUTS = {
     "whitespace only": " \t\n  ",
     "100 kB": "blorf " * 20_000,
     "emoji only": "😩😩🙏",
+    # No language detection: an unknown language scores low and falls back to "please ask
+    # in English", rather than being guessed as off-topic.
     "spanish": "me duele la espalda",
 }
 

@@ -16,6 +16,7 @@ import pytest
 from conftest import OUTPUT_DIR, RestClient
 
 from bot.serve import ROOT, api_args, configured_bot, free_port
+from bot.services import LOCK_STORE
 
 
 def start_failure(**environ: str) -> subprocess.CompletedProcess:
@@ -45,17 +46,6 @@ def test_a_missing_service_or_secret_stops_start_up_with_a_clear_error(environ, 
 
 
 @pytest.fixture(scope="module")
-def postgres_database():
-    name = f"bot_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield name
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
-
-
-@pytest.fixture(scope="module")
 def production_bot(postgres_database):
     environ = {
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{postgres_database}",
@@ -72,7 +62,7 @@ def production_bot(postgres_database):
 def test_conversations_are_stored_in_postgresql_with_a_redis_lock(
     production_bot, postgres_database, knowledge
 ):
-    assert production_bot.endpoints["lock_store"]["type"] == "redis"
+    assert production_bot.endpoints["lock_store"]["type"] == LOCK_STORE
     client = RestClient(production_bot.rest_url)
     sender = f"pg-{uuid.uuid4()}"
     client.send(sender, "it's been hurting for 3 weeks")

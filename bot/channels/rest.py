@@ -73,6 +73,9 @@ class GuardedRestInput(RestInput):
         sender = req.json.get("sender")
         if sender is not None and not isinstance(sender, str):
             raise InvalidUsage('"sender" must be a string.')
+        # The tracker store's sender_id column holds 255 characters.
+        if sender is not None and not 0 < len(sender) <= 255:
+            raise InvalidUsage('"sender" must be 1 to 255 characters long.')
         return sender
 
     def _extract_message(self, req: Request) -> str:

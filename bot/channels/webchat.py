@@ -53,8 +53,8 @@ PAGE_FILES = {
 WIDGET_FILE = "rasa-webchat.js"
 # The widget injects <style> tags and inline styles; everything else comes from here.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 
 
@@ -162,7 +162,7 @@ class WebChatInput(SocketIOInput):
             return serve(name or "index.html")  # Sanic routes /chat/ here with an empty name
 
         @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: str, data: Any) -> None:
+        async def session_request(sid: str, data: Any = None) -> None:
             requested = data.get("session_id") if isinstance(data, dict) else None
             if isinstance(requested, str) and SESSION_ID.fullmatch(requested):
                 session_id = requested
@@ -177,7 +177,7 @@ class WebChatInput(SocketIOInput):
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: str, data: Any) -> None:
+        async def handle_message(sid: str, data: Any = None) -> None:
             session = await sio.get_session(sid, namespace=self.namespace)
             session_id = session.get("session_id")
             reason = rejection_reason(data, session_id, self.metadata_key)

@@ -24,8 +24,17 @@ from bot.nlu.durations import days_in
 from bot.nlu.names import NEGATED_ROLE, PERSISTENCE_ENTITY, PERSISTENT
 
 NEGATION_CUES = {"no", "not", "n't", "nt", "never", "without", "nor", "none", "denies"}
-# Phrases that start with a cue but negate nothing: "not sure if it's chest pain".
-PSEUDO_NEGATIONS = {("not", "sure"), ("no", "idea"), ("not", "only"), ("no", "matter")}
+# Phrases that start with a cue but negate nothing: "not sure if it's chest pain",
+# "i can't stop sweating".
+PSEUDO_NEGATIONS = {
+    ("not", "sure"),
+    ("no", "idea"),
+    ("not", "only"),
+    ("no", "matter"),
+    ("not", "stop"),
+    ("n't", "stop"),
+    ("nt", "stop"),
+}
 # A negation does not reach past these: "no fever but chest pain".
 CLAUSE_BREAKS = {"but", "although", "though", "however", "yet", "except", "and", "so", "because"}
 NEGATION_WINDOW = 5

@@ -1,9 +1,9 @@
 """Rasa component: safety signs decide the intent, whatever the classifier thought.
 
 A message that mentions a red flag ("...and I have chest pain") is routed to the red-flag
-intent even when it also asks something else. A message whose only mention of a sign is
-negated ("back pain but no chest pain") is never routed there: it falls back to
-"not understood" rather than to a guess.
+intent even when it also asks something else. A safety intent the spaCy rules did not
+confirm (the sign is only denied, or the classifier is unsure) falls back to "not
+understood" rather than to an alarming guess.
 """
 
 from __future__ import annotations
@@ -36,11 +36,16 @@ class SafetyTriage(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        # Entity -> intent, most urgent first.
-        return {"intent_for_entity": {}}
+        return {
+            # Entity -> intent, most urgent first.
+            "intent_for_entity": {},
+            # A safety intent without its entity needs this much classifier confidence.
+            "unconfirmed_threshold": 0.5,
+        }
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.intent_for_entity: dict[str, str] = config["intent_for_entity"]
+        self.unconfirmed_threshold: float = config["unconfirmed_threshold"]
 
     @classmethod
     def create(
@@ -66,11 +71,14 @@ class SafetyTriage(GraphComponent, IntentClassifier):
         for entity, intent in self.intent_for_entity.items():
             if entity in mentioned:
                 return intent
-        predicted = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-        denied = {self.intent_for_entity[e] for e in negated if e in self.intent_for_entity}
-        if predicted in denied:
-            return DEFAULT_NLU_FALLBACK_INTENT_NAME
-        return None
+        predicted = message.get(INTENT) or {}
+        if predicted.get(INTENT_NAME_KEY) not in self.intent_for_entity.values():
+            return None
+        # The classifier alone chose a safety intent. A denial ("i don't have chest pain")
+        # or a weak guess ("my cat is sick") is answered "not understood" instead.
+        denied = any(entity in self.intent_for_entity for entity in negated)
+        weak = predicted.get(PREDICTED_CONFIDENCE_KEY, 0.0) < self.unconfirmed_threshold
+        return DEFAULT_NLU_FALLBACK_INTENT_NAME if denied or weak else None
 
     @staticmethod
     def set_intent(message: Message, intent: str, confidence: float) -> None:

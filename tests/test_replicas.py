@@ -1,0 +1,193 @@
+"""Two bot replicas on one PostgreSQL tracker store and one Redis lock store, behind nginx,
+started the way `make cluster` starts them (bot/cluster.py).
+
+Turns of one conversation may reach either replica, even at the same moment: each must be
+answered once, in order, with the conversation's context, and stored completely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg2
+import pytest
+import yaml
+from conftest import OUTPUT_DIR, RestClient
+from test_conversations import expected_message
+from test_webchat_socket import LIFTING_QUESTION, ChatSession
+
+from bot.cluster import Cluster
+from bot.serve import ROOT, free_port
+
+CONVERSATIONS = 20
+BURST = 8
+KNOWLEDGE_CONVERSATIONS = Path(__file__).parent / "conversations" / "knowledge_entries.yml"
+# A first turn that sets how long the pain has lasted, and how later answers then close.
+OPENINGS = [
+    ("its been 10 days now", "persistent_pain", " + persistent_pain"),
+    ("only since this morning", "short_duration", ""),
+]
+
+
+def entry_questions() -> list[tuple[str, str]]:
+    """(question, knowledge entry id) pairs that tests/conversations checks one by one."""
+    conversations = yaml.safe_load(KNOWLEDGE_CONVERSATIONS.read_text())["conversations"]
+    return [
+        (c["turns"][0]["user"], c["turns"][0]["bot"][1])
+        for c in conversations
+        if len(c["turns"]) == 1 and c["turns"][0]["bot"][0] == "utter_disclaimer"
+    ]
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_database):
+    environ = {
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{postgres_database}",
+        "REDIS_URL": "redis://127.0.0.1:6379/5",
+    }
+    with Cluster(2, environ, port=free_port(), log_dir=OUTPUT_DIR / "logs" / "replicas") as started:
+        yield started
+
+
+def stored_dialogue(database: str, sender: str) -> list[tuple[str, str]]:
+    """The conversation's user and bot messages, in the order PostgreSQL stored them."""
+    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=database) as db:
+        cursor = db.cursor()
+        cursor.execute(
+            "SELECT type_name, data FROM events WHERE sender_id = %s"
+            " AND type_name IN ('user', 'bot') ORDER BY id",
+            (sender,),
+        )
+        return [(kind, json.loads(data)["text"]) for kind, data in cursor.fetchall()]
+
+
+def upstreams_since(cluster: Cluster, offset: int, request: str) -> list[str]:
+    """The replicas nginx sent requests to whose request line starts with `request` (a regex),
+    from nginx's access log after `offset`."""
+    with open(cluster.run_dir / "access.log") as log:
+        log.seek(offset)
+        return re.findall(rf'"{request}[^"]*" \d+ upstream=(\S+)', log.read())
+
+
+def log_size(cluster: Cluster) -> int:
+    return (cluster.run_dir / "access.log").stat().st_size
+
+
+def texts(messages: list[dict]) -> list[str]:
+    return [m["text"] for m in messages]
+
+
+def expected_texts(steps: list[str], knowledge, domain) -> list[str]:
+    return [expected_message(step, knowledge, domain)["text"] for step in steps]
+
+
+def test_cluster_needs_postgresql_and_redis():
+    environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cluster", "--replicas", "2"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "DATABASE_URL" in result.stderr and "REDIS_URL" in result.stderr
+
+
+def test_conversations_alternating_between_replicas_keep_their_context(
+    cluster, postgres_database, knowledge, domain
+):
+    replicas = [RestClient(bot.rest_url) for bot in cluster.bots]
+    questions = entry_questions()
+
+    def converse(number: int) -> tuple[str, list[tuple[str, list[str], list[str]]]]:
+        """One conversation, turn i on replica i % 2: (message, received, expected) per turn."""
+        sender = f"replicas-{number}-{uuid.uuid4()}"
+        opening, advice, closing = OPENINGS[number % len(OPENINGS)]
+        turns = [(opening, ["utter_disclaimer", advice])]
+        for turn in range(1, 5):
+            question, entry = questions[(number * 4 + turn) % len(questions)]
+            turns.append((question, [entry + closing]))
+        results = []
+        for turn, (message, steps) in enumerate(turns):
+            received = texts(replicas[turn % 2].send(sender, message))
+            results.append((message, received, expected_texts(steps, knowledge, domain)))
+        return sender, results
+
+    with ThreadPoolExecutor(CONVERSATIONS) as pool:
+        conversations = list(pool.map(converse, range(CONVERSATIONS)))
+
+    for sender, results in conversations:
+        for message, received, expected in results:
+            assert received == expected, f"{sender}: {message!r}"
+        dialogue = []
+        for message, received, _ in results:
+            dialogue += [("user", message)] + [("bot", text) for text in received]
+        assert stored_dialogue(postgres_database, sender) == dialogue, sender
+
+
+def test_a_burst_on_one_conversation_is_answered_turn_by_turn(
+    cluster, postgres_database, knowledge, domain
+):
+    client = RestClient(cluster.rest_url)
+    sender = f"burst-{uuid.uuid4()}"
+    opening, advice, closing = OPENINGS[0]
+    client.send(sender, opening)
+    burst = entry_questions()[:BURST]
+    log_start = log_size(cluster)
+
+    with ThreadPoolExecutor(BURST) as pool:
+        replies = list(pool.map(lambda pair: texts(client.send(sender, pair[0])), burst))
+
+    expected = {
+        question: expected_texts([entry + closing], knowledge, domain) for question, entry in burst
+    }
+    for (question, _), received in zip(burst, replies, strict=True):
+        assert received == expected[question], question
+    # The Redis lock ran the turns one at a time: each stored question is followed by its
+    # own answer, before the next question.
+    dialogue = stored_dialogue(postgres_database, sender)[3:]  # after the opening turn
+    stored_questions = [text for kind, text in dialogue if kind == "user"]
+    assert sorted(stored_questions) == sorted(expected)
+    in_order = []
+    for question in stored_questions:
+        in_order += [("user", question)] + [("bot", text) for text in expected[question]]
+    assert dialogue == in_order
+    # nginx spread the burst over both replicas.
+    upstreams = upstreams_since(cluster, log_start, "POST /webhooks/rest/webhook ")
+    assert len(upstreams) == BURST
+    assert set(upstreams) == {f"127.0.0.1:{bot.rasa_port}" for bot in cluster.bots}
+
+
+def test_a_socketio_session_stays_on_one_replica(cluster, knowledge):
+    log_start = log_size(cluster)
+    # Long polling: every poll is a new HTTP request, so a session without stickiness breaks.
+    session = ChatSession(cluster.url)
+    try:
+        session.start()
+        session.say(LIFTING_QUESTION)
+        session.wait_for_text(knowledge.entries["improper_lifting"].answer)
+        question, entry = entry_questions()[0]
+        session.say(question)
+        session.wait_for_text(knowledge.entries[entry].answer)
+    finally:
+        session.close()
+    upstreams = upstreams_since(cluster, log_start, r"\w+ /socket\.io/")
+    assert len(upstreams) > 3 and len(set(upstreams)) == 1
+
+
+def test_nginx_has_the_replicas_body_size_limit(cluster):
+    client = RestClient(cluster.rest_url)
+    assert client.send(f"size-{uuid.uuid4()}", "a" * 100_000)  # a long message is answered
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        client.send(f"size-{uuid.uuid4()}", "a" * 300_000)
+    assert refused.value.code == 413

@@ -1,0 +1,152 @@
+"""The web workbench in a real headless Chromium, and its password protection."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from test_trainer_add import snapshot
+from test_trainer_evaluate import project_with_model
+
+from bot.serve import QUIET_ENV, ROOT, free_port, wait_until_up
+from bot.trainer.examples import read_examples
+
+PASSWORD = f"pw-{uuid.uuid4().hex}"
+UNCLEAR = "flibber jabberwock snorkelgrum"  # lands in the inbox through the fallback
+NEW_EXAMPLE = "would a heat pack on my shoulder blades calm it down"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]  # fmt: skip
+
+
+def start_workbench(project, db_url: str, env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.trainer", "--root", str(project.root), "--db", db_url,
+         "web", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+
+
+def clean_env() -> dict:
+    env = {**os.environ, **QUIET_ENV}
+    env.pop("TRAINER_PASSWORD", None)
+    return env
+
+
+@pytest.fixture
+def workbench(bot, rest, tmp_path):
+    rest.send(f"trainer-web-{uuid.uuid4().hex[:8]}", UNCLEAR)
+    project = project_with_model(tmp_path / "bot")
+    port = free_port()
+    db_url = f"sqlite:///{bot.endpoints['tracker_store']['db']}"
+    env = {**clean_env(), "TRAINER_PASSWORD": PASSWORD}
+    process = start_workbench(project, db_url, env, "--port", str(port))
+    try:
+        assert process.stdout.readline().strip() == f"Trainer workbench: http://localhost:{port}/"
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/login", process, timeout=30)
+        yield url, project
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def request(url: str, method: str = "GET", body: bytes | None = None, headers=None) -> int:
+    req = urllib.request.Request(url, body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+ROUTES = [
+    ("GET", "/"), ("GET", "/add"), ("GET", "/report"), ("GET", "/report/confusion.png"),
+    ("GET", "/api/inbox"), ("GET", "/api/report"), ("GET", "/api/evaluate"),
+    ("POST", "/add"), ("POST", "/api/examples"), ("POST", "/evaluate"), ("POST", "/api/evaluate"),
+    ("POST", "/inbox/0123456789/label"), ("POST", "/inbox/0123456789/dismiss"),
+    ("POST", "/api/inbox/0123456789/label"), ("POST", "/api/inbox/0123456789/dismiss"),
+]  # fmt: skip
+
+
+def test_without_the_password_every_page_and_api_call_is_refused(workbench):
+    url, project = workbench
+    before = snapshot(project)
+    form = b"intent=greet&text=hello+from+an+intruder&password=guess"
+    for credentials in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Cookie": "trainer_session=forged"},
+    ):  # noqa: E501
+        for method, path in ROUTES:
+            body = form if method == "POST" else None
+            assert request(url + path, method, body, credentials) == 401, (method, path)
+    assert request(f"{url}/login", "POST", b"password=guess") == 401
+    assert snapshot(project) == before and not project.report_dir.exists()
+    # The same calls with the token get through.
+    token = {"Authorization": f"Bearer {PASSWORD}"}
+    assert request(f"{url}/api/inbox", headers=token) == 200
+    assert request(f"{url}/", headers=token) == 200
+
+
+def test_it_refuses_to_start_without_a_password(tmp_path):
+    project = project_with_model(tmp_path / "bot")
+    db_url = f"sqlite:///{tmp_path / 'empty.db'}"
+    for args in (["--host", "0.0.0.0"], ["--host", "0.0.0.0", "--dev-no-password"], []):
+        process = start_workbench(project, db_url, clean_env(), *args, "--port", str(free_port()))
+        assert process.wait(timeout=60) == 2, args
+    # On localhost, an explicit development flag allows it.
+    port = free_port()
+    process = start_workbench(project, db_url, clean_env(), "--dev-no-password",
+                              "--port", str(port))  # fmt: skip
+    try:
+        assert process.stdout.readline().strip() == f"Trainer workbench: http://localhost:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_trainer_labels_adds_and_retrains_in_the_browser(workbench):
+    url, project = workbench
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                             args=CHROMIUM_ARGS)  # fmt: skip
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("text=Log in")
+            expect(page.locator("h1")).to_have_text("Inbox")
+
+            row = page.locator("tr", has_text=UNCLEAR)
+            row.locator("select[name=intent]").select_option("out_of_scope")
+            row.locator("button", has_text="Label").click()
+            expect(page.locator("[role=status]")).to_contain_text("Added")
+            expect(page.locator("tr", has_text=UNCLEAR)).to_have_count(0)
+
+            page.click("nav >> text=Add example")
+            page.select_option("select[name=intent]", "ask_relief")
+            page.fill("input[name=text]", NEW_EXAMPLE)
+            page.click("button:has-text('Add example')")
+            expect(page.locator("[role=status]")).to_contain_text("relief.yml")
+
+            examples = read_examples(sorted(project.nlu_dir.glob("*.yml")))
+            pairs = [(e.intent, e.text) for e in examples]
+            assert ("out_of_scope", UNCLEAR) in pairs and ("ask_relief", NEW_EXAMPLE) in pairs
+
+            page.click("nav >> text=Evaluation")
+            page.click("button:has-text('Retrain and evaluate')")
+            expect(page.locator("#progress")).to_contain_text("Training the model")
+            expect(page.locator("#progress")).to_contain_text("Done", timeout=600_000)
+            expect(page.locator("#summary")).to_contain_text("intent macro F1")
+            image = page.locator("img[alt='intent confusion matrix']")
+            assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+        finally:
+            browser.close()
