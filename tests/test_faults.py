@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import uuid
 
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from conftest import OUTPUT_DIR, RestClient
 
-from bot.serve import ROOT, BotServer, free_port
+from bot.serve import ROOT, BotServer, configured_bot, free_port
 
 # The channel's reply deadline is 4.5 s; the issue promises an answer within 5 s.
 PROMISED_SECONDS = 5
@@ -86,3 +87,30 @@ def test_a_restart_mid_conversation_loses_no_turn(tmp_path, knowledge):
     advice = knowledge.advice["persistent_pain"].answer
     # No disclaimer again (it was given before the restart) and the persistence is kept.
     assert texts == [f"{knowledge.entries['massage'].answer}\n\n{advice}"]
+
+
+def test_redis_going_away_fails_fast_and_recovers(tmp_path, knowledge, responses):
+    port = free_port()
+    redis_command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen(redis_command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    environ = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    bot, _ = configured_bot(free_port(), free_port(), environ)
+    bot.endpoints["tracker_store"]["db"] = str(tmp_path / "conversations.db")
+    bot.log_dir = OUTPUT_DIR / "logs" / "faults-redis"
+    with bot:
+        client = RestClient(bot.rest_url)
+        sender = f"redis-{uuid.uuid4()}"
+        assert client.texts(sender, "hello")
+        redis.terminate()
+        redis.wait(timeout=15)
+        texts, seconds = timed_texts(client, sender, "does massage help")
+        assert texts == [responses["utter_unavailable"]]
+        assert seconds < PROMISED_SECONDS
+        redis = subprocess.Popen(redis_command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+        try:
+            time.sleep(1)
+            texts, _ = timed_texts(client, sender, "does massage help")
+        finally:
+            redis.terminate()
+    disclaimer = responses["utter_disclaimer"]
+    assert texts == [disclaimer, knowledge.entries["massage"].answer]

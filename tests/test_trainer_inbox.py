@@ -17,7 +17,7 @@ from bot.trainer.inbox import DEFAULT_THRESHOLD, Inbox
 from bot.trainer.project import TrainerError
 
 GIBBERISH = "zxqv blorptang wuzzle"  # the NLU fallback catches it
-VAGUE = "tell me about the weather"  # classified, but with low confidence
+VAGUE = "is swimming ok"  # classified (affirm), but with low confidence
 
 
 @pytest.fixture

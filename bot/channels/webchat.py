@@ -21,7 +21,6 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
@@ -31,8 +30,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot import ROOT
+
 CHANNEL = "bot.channels.webchat.WebChatInput"
-ROOT = Path(__file__).resolve().parents[2]
 WEB_DIR = ROOT / "web"
 WIDGET_BUNDLE = ROOT / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 ALLOWED_ORIGINS_ENV = "WEBCHAT_ALLOWED_ORIGINS"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.serve import ROOT
+from bot import ROOT
 
 MODEL_NAME = "upper-back"
 
