@@ -20,9 +20,9 @@ TRAINING_INPUTS := $(shell find data -type f -not -name '*.pyc') domain.yml conf
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
 	@echo "make test   set up, train if needed, and run every test"
-	@echo "other: train shell validate lint format bench clean"
 	@echo "make cluster REPLICAS=2   replicas behind nginx (DATABASE_URL, REDIS_URL; README: Scaling out)"
 	@echo "trainers: inbox evaluate trainer (web workbench), see docs/training.md"
+	@echo "other: train shell validate lint format bench soak purge clean"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -65,16 +65,17 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
+
 # The browser tests drive Debian's chromium, never a downloaded browser.
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update
-	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium
+	$(AS_ROOT) apt-get update
+	$(AS_ROOT) apt-get install -y chromium
 
 # Debian's nginx is the replicas' entry point. Unless a policy-rc.d is there already, one
 # that refuses keeps the package from starting a system nginx on port 80 while it installs.
 NGINX := /usr/sbin/nginx
-AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo)
 $(NGINX):
 	$(AS_ROOT) apt-get update
 	@if [ -e /usr/sbin/policy-rc.d ]; then $(AS_ROOT) apt-get install -y nginx; else \

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.serve import QUIET_ENV, RASA, ROOT, BotServer, free_port
+from bot.serve import RASA, ROOT, SERVER_ENV, BotServer, free_port
 
 RESULTS = ROOT / "bench" / "results.json"
 CONFIGS = {"ours": ROOT / "config.yml", "stock": ROOT / "bench" / "stock_config.yml"}
@@ -59,7 +59,7 @@ def train(config: Path, out: Path) -> float:
             "--force",
         ],  # fmt: skip
         cwd=ROOT,
-        env={**os.environ, **QUIET_ENV},
+        env={**os.environ, **SERVER_ENV},
         capture_output=True,
         text=True,
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bot import ROOT
 from bot.serve import (
-    QUIET_ENV,
+    SERVER_ENV,
     BotServer,
     configured_bot,
     free_port,
@@ -52,7 +52,7 @@ def render_nginx_config(rasa_ports: list[int], port: int, run_dir: Path) -> str:
         "@RUN_DIR@": str(run_dir),
         "@PORT@": str(port),
         "@SERVERS@": servers,
-        "@MAX_REQUEST_BYTES@": QUIET_ENV["SANIC_REQUEST_MAX_SIZE"],
+        "@MAX_REQUEST_BYTES@": SERVER_ENV["SANIC_REQUEST_MAX_SIZE"],
     }
     config = NGINX_TEMPLATE.read_text()
     for placeholder, value in values.items():

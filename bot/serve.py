@@ -24,7 +24,8 @@ from bot import ROOT
 
 RASA = str(Path(sys.executable).with_name("rasa"))
 DEFAULT_MODEL = ROOT / "models" / "upper-back.tar.gz"
-QUIET_ENV = {
+# Environment for the servers: quiet logs, and Sanic limits read from SANIC_* variables.
+SERVER_ENV = {
     "RASA_TELEMETRY_ENABLED": "false",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
@@ -100,7 +101,7 @@ class BotServer:
         process = subprocess.Popen(
             args,
             cwd=ROOT,
-            env={**os.environ, **QUIET_ENV},
+            env={**os.environ, **SERVER_ENV},
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,
@@ -245,7 +246,7 @@ def main() -> int:
         if args.shell:
             try:
                 return subprocess.call(
-                    bot.rasa_args("shell"), cwd=ROOT, env={**os.environ, **QUIET_ENV}
+                    bot.rasa_args("shell"), cwd=ROOT, env={**os.environ, **SERVER_ENV}
                 )
             finally:
                 bot.stop()

@@ -52,19 +52,20 @@ def responses(domain) -> dict[str, str]:
     return {name: variants[0]["text"] for name, variants in domain["responses"].items()}
 
 
-@pytest.fixture(scope="session")
-def bot(tmp_path_factory) -> BotServer:
-    """The trained bot with its action server, on a SQLite tracker store of its own."""
-    db = tmp_path_factory.mktemp("trackers") / "conversations.db"
+def sqlite_bot(db: Path, log_dir: Path) -> BotServer:
+    """The trained bot and its action server on free ports, with its own SQLite file."""
     endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
     endpoints["tracker_store"]["db"] = str(db)
-    server = BotServer(
-        rasa_port=free_port(),
-        action_port=free_port(),
-        endpoints=endpoints,
-        log_dir=OUTPUT_DIR / "logs",
+    return BotServer(
+        rasa_port=free_port(), action_port=free_port(), endpoints=endpoints, log_dir=log_dir
     )
-    with server:
+
+
+@pytest.fixture(scope="session")
+def bot(tmp_path_factory) -> BotServer:
+    """The bot most tests share."""
+    db = tmp_path_factory.mktemp("trackers") / "conversations.db"
+    with sqlite_bot(db, OUTPUT_DIR / "logs") as server:
         yield server
 
 

@@ -9,25 +9,16 @@ import time
 import uuid
 
 import pytest
-import yaml
-from conftest import OUTPUT_DIR, RestClient
+from conftest import OUTPUT_DIR, RestClient, sqlite_bot
 
-from bot.serve import ROOT, BotServer, configured_bot, free_port
+from bot.serve import BotServer, configured_bot, free_port
 
 # The channel's reply deadline is 4.5 s; the issue promises an answer within 5 s.
 PROMISED_SECONDS = 5
 
 
 def start_bot(db_path) -> BotServer:
-    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
-    endpoints["tracker_store"]["db"] = str(db_path)
-    bot = BotServer(
-        rasa_port=free_port(),
-        action_port=free_port(),
-        endpoints=endpoints,
-        log_dir=OUTPUT_DIR / "logs" / "faults",
-    )
-    return bot.start()
+    return sqlite_bot(db_path, OUTPUT_DIR / "logs" / "faults").start()
 
 
 @pytest.fixture

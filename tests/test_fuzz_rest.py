@@ -10,10 +10,10 @@ import urllib.request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.serve import QUIET_ENV
+from bot.serve import SERVER_ENV
 
 EXAMPLES = 10_000
-MAX_REQUEST_BYTES = int(QUIET_ENV["SANIC_REQUEST_MAX_SIZE"])
+MAX_REQUEST_BYTES = int(SERVER_ENV["SANIC_REQUEST_MAX_SIZE"])
 TIMEOUT_SECONDS = 10
 
 surrogates = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=5)

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from bot.serve import DEFAULT_MODEL, QUIET_ENV, RASA, ROOT
+from bot.serve import DEFAULT_MODEL, RASA, ROOT, SERVER_ENV
 
 NLU_DIR = ROOT / "tests" / "nlu"
 
@@ -15,7 +15,7 @@ def rasa(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [RASA, *args],
         cwd=ROOT,
-        env={**os.environ, **QUIET_ENV},
+        env={**os.environ, **SERVER_ENV},
         capture_output=True,
         text=True,
         timeout=600,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.serve import QUIET_ENV, ROOT
+from bot.serve import ROOT, SERVER_ENV
 from bot.trainer.examples import add_example, read_examples
 from bot.trainer.project import Project, TrainerError, write_atomically
 
@@ -34,7 +34,7 @@ def snapshot(project: Project) -> dict[str, bytes]:
 def trainer(project: Project, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bot.trainer", "--root", str(project.root), *args],
-        cwd=ROOT, env={**os.environ, **QUIET_ENV}, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, env={**os.environ, **SERVER_ENV}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 from test_trainer_add import copy_project
 
-from bot.serve import DEFAULT_MODEL, QUIET_ENV, ROOT
+from bot.serve import DEFAULT_MODEL, ROOT, SERVER_ENV
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -28,7 +28,7 @@ def project_with_model(dest):
 def evaluate(project, *args):
     return subprocess.run(
         [sys.executable, "-m", "bot.trainer", "--root", str(project.root), "evaluate", *args],
-        cwd=ROOT, env={**os.environ, **QUIET_ENV}, capture_output=True, text=True, timeout=900,
+        cwd=ROOT, env={**os.environ, **SERVER_ENV}, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from test_trainer_add import copy_project, snapshot
 
-from bot.serve import QUIET_ENV, ROOT
+from bot.serve import ROOT, SERVER_ENV
 from bot.trainer.examples import read_examples
 from bot.trainer.inbox import DEFAULT_THRESHOLD, Inbox
 from bot.trainer.project import TrainerError
@@ -56,7 +56,7 @@ def test_the_cli_lists_the_inbox(bot, conversations, project):
     result = subprocess.run(
         [sys.executable, "-m", "bot.trainer", "--root", str(project.root),
          "--db", db_url(bot), "inbox", "--json"],
-        cwd=ROOT, env={**os.environ, **QUIET_ENV}, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env={**os.environ, **SERVER_ENV}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     texts = [item["text"] for item in json.loads(result.stdout)]

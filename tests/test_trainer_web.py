@@ -14,7 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 from test_trainer_add import snapshot
 from test_trainer_evaluate import project_with_model
 
-from bot.serve import QUIET_ENV, ROOT, free_port, wait_until_up
+from bot.serve import ROOT, SERVER_ENV, free_port, wait_until_up
 from bot.trainer.examples import read_examples
 
 PASSWORD = f"pw-{uuid.uuid4().hex}"
@@ -34,7 +34,7 @@ def start_workbench(project, db_url: str, env: dict, *args: str) -> subprocess.P
 
 
 def clean_env() -> dict:
-    env = {**os.environ, **QUIET_ENV}
+    env = {**os.environ, **SERVER_ENV}
     env.pop("TRAINER_PASSWORD", None)
     return env
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from bot.serve import QUIET_ENV, RASA
+from bot.serve import RASA, SERVER_ENV
 from bot.trainer.project import MODEL_NAME, Project, TrainerError, write_atomically
 
 DEFAULT_ALLOWED_DROP = 0.01
@@ -56,7 +56,7 @@ def run_step(project: Project, args: list[str], label: str, progress: Progress) 
         log.write(f"\n$ {' '.join(args)}\n")
         log.flush()
         process = subprocess.Popen(
-            args, cwd=project.root, env={**os.environ, **QUIET_ENV}, stdout=log, stderr=log
+            args, cwd=project.root, env={**os.environ, **SERVER_ENV}, stdout=log, stderr=log
         )
         while True:
             progress(f"{label}: {time.monotonic() - started:.0f} s")

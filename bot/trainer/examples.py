@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.serve import QUIET_ENV, RASA
+from bot.serve import RASA, SERVER_ENV
 from bot.trainer.project import Project, TrainerError, write_atomically
 
 MAX_TEXT_LENGTH = 300
@@ -207,7 +207,7 @@ def validate_staged(project: Project, changes: dict[Path, str]) -> None:
         result = subprocess.run(
             [RASA, "data", "validate", "--data", str(stage / "data"),
              "--domain", str(stage / "domain.yml"), "--config", str(project.root / "config.yml")],
-            cwd=project.root, env={**os.environ, **QUIET_ENV},
+            cwd=project.root, env={**os.environ, **SERVER_ENV},
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
     if result.returncode != 0:
