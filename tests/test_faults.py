@@ -9,6 +9,7 @@ import time
 import uuid
 
 import pytest
+import redis
 from conftest import OUTPUT_DIR, RestClient, sqlite_bot
 
 from bot.serve import BotServer, configured_bot, free_port
@@ -80,10 +81,28 @@ def test_a_restart_mid_conversation_loses_no_turn(tmp_path, knowledge):
     assert texts == [f"{knowledge.entries['massage'].answer}\n\n{advice}"]
 
 
+def start_redis(port: int, directory) -> subprocess.Popen:
+    """A Redis of this test's own, once it answers."""
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            redis.Redis(port=port, socket_timeout=1).ping()
+            return server
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise
+            time.sleep(0.1)
+
+
 def test_redis_going_away_fails_fast_and_recovers(tmp_path, knowledge, responses):
     port = free_port()
-    redis_command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
-    redis = subprocess.Popen(redis_command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+    redis_server = start_redis(port, tmp_path)
     environ = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     bot, _ = configured_bot(free_port(), free_port(), environ)
     bot.endpoints["tracker_store"]["db"] = str(tmp_path / "conversations.db")
@@ -92,16 +111,15 @@ def test_redis_going_away_fails_fast_and_recovers(tmp_path, knowledge, responses
         client = RestClient(bot.rest_url)
         sender = f"redis-{uuid.uuid4()}"
         assert client.texts(sender, "hello")
-        redis.terminate()
-        redis.wait(timeout=15)
+        redis_server.terminate()
+        redis_server.wait(timeout=15)
         texts, seconds = timed_texts(client, sender, "does massage help")
         assert texts == [responses["utter_unavailable"]]
         assert seconds < PROMISED_SECONDS
-        redis = subprocess.Popen(redis_command, cwd=tmp_path, stdout=subprocess.DEVNULL)
+        redis_server = start_redis(port, tmp_path)
         try:
-            time.sleep(1)
             texts, _ = timed_texts(client, sender, "does massage help")
         finally:
-            redis.terminate()
+            redis_server.terminate()
     disclaimer = responses["utter_disclaimer"]
     assert texts == [disclaimer, knowledge.entries["massage"].answer]
