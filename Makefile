@@ -8,8 +8,9 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
-# pyenv reads .python-version; elsewhere any python3.10 on PATH does.
-PYTHON310 := $(shell command -v python3.10 2>/dev/null)
+# pyenv reads .python-version; elsewhere any python3.10 on PATH does, or pyenv's own
+# install when its shims are not on PATH.
+PYTHON310 := $(shell command -v python3.10 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | tail -n 1)
 
 SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
