@@ -8,6 +8,8 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
+# The action server runs in its own environment, with only what it needs.
+ACTIONS_VENV := .venv-actions
 # pyenv reads .python-version; elsewhere any python3.10 on PATH does, or pyenv's own
 # install when its shims are not on PATH.
 PYTHON310 := $(shell command -v python3.10 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | tail -n 1)
@@ -16,7 +18,7 @@ SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
 TRAINING_INPUTS := $(shell find data -type f -not -name '*.pyc') domain.yml config.yml $(SPACY_MODEL)/meta.json
 
-.PHONY: help setup train run shell validate test lint format bench soak purge clean trainer inbox evaluate cluster
+.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster
 
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
@@ -25,44 +27,61 @@ help:
 	@echo "trainers: inbox evaluate trainer (web workbench), see docs/training.md"
 	@echo "other: train shell validate lint format bench soak purge clean"
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+PIP := pip install --quiet --disable-pip-version-check
+NO_LOCATION_WARNINGS := 2> >(grep -v "^WARNING: Location" >&2)
+
+define need_python310
 	@if [ -z "$(PYTHON310)" ]; then \
 	  echo "Python 3.10 is required (Rasa 3.6 does not run on 3.11+)."; \
 	  echo "Install it, e.g. 'pyenv install 3.10.13' (this repo's .python-version selects it)."; \
 	  exit 1; fi
+endef
+
+$(VENV)/.runtime: requirements/runtime.txt pyproject.toml
+	$(need_python310)
 	$(PYTHON310) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt 2> >(grep -v "^WARNING: Location" >&2)
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2> >(grep -v "^WARNING: Location" >&2)
+	$(BIN)/$(PIP) -r requirements/runtime.txt $(NO_LOCATION_WARNINGS)
+	$(BIN)/$(PIP) --no-deps --no-build-isolation -e . $(NO_LOCATION_WARNINGS)
 	touch $@
 
-$(SPACY_MODEL)/meta.json: $(VENV)/.installed $(wildcard bot/spacy_pipeline/*) $(wildcard bot/spacy_pipeline/patterns/*) data/knowledge/upper_back_spasms.yml
-	$(PY) -m bot.spacy_pipeline.build --output $(SPACY_MODEL)
+$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
+	$(BIN)/$(PIP) -r requirements/dev.txt $(NO_LOCATION_WARNINGS)
+	touch $@
+
+$(ACTIONS_VENV)/.installed: requirements/actions.txt
+	$(need_python310)
+	$(PYTHON310) -m venv $(ACTIONS_VENV)
+	$(ACTIONS_VENV)/bin/$(PIP) -r requirements/actions.txt $(NO_LOCATION_WARNINGS)
+	touch $@
+
+$(SPACY_MODEL)/meta.json: $(VENV)/.runtime $(wildcard ops/spacy_pipeline/*) $(wildcard data/patterns/*) data/knowledge/upper_back_spasms.yml
+	$(PY) -m ops.spacy_pipeline.build --output $(SPACY_MODEL)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed $(SPACY_MODEL)/meta.json node_modules/.installed
+setup: $(VENV)/.runtime $(ACTIONS_VENV)/.installed $(SPACY_MODEL)/meta.json node_modules/.installed
 
-$(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
+$(MODEL): $(VENV)/.runtime $(TRAINING_INPUTS)
 	$(BIN)/rasa train --fixed-model-name upper-back --out models
 
 train: setup $(MODEL)
 
 run: train
-	$(PY) -m bot.serve
+	$(PY) -m ops.launcher
 
 shell: train
-	$(PY) -m bot.serve --shell
+	$(PY) -m ops.launcher --shell
 
 validate: setup
 	$(BIN)/rasa data validate
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: $(VENV)/.installed
+format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
@@ -85,33 +104,37 @@ $(NGINX):
 	  $(AS_ROOT) apt-get install -y nginx; installed=$$?; \
 	  $(AS_ROOT) rm -f /usr/sbin/policy-rc.d; exit $$installed; fi
 
-test: train lint $(CHROMIUM) $(NGINX)
+test: train $(VENV)/.dev lint $(CHROMIUM) $(NGINX)
 	$(BIN)/pytest
+
+# The tests that need no server, browser or database: a quick check while editing.
+test-fast: setup $(VENV)/.dev
+	$(BIN)/pytest -m fast
 
 # REPLICAS bot servers behind nginx, on PostgreSQL and Redis (README: Scaling out).
 REPLICAS ?= 2
 cluster: train $(NGINX)
-	$(PY) -m bot.cluster --replicas $(REPLICAS)
+	$(PY) -m ops.cluster --replicas $(REPLICAS)
 
-bench: train
+bench: train $(VENV)/.dev
 	$(PY) -m bench.run
 
 # Ten minutes at a steady 10 messages a second: errors and memory growth.
-soak: train
+soak: train $(VENV)/.dev
 	$(PY) -m bench.run --soak 600
 
 # The trainer's loop (docs/training.md); extra options go in ARGS, e.g. ARGS=--update-baseline.
-inbox: $(VENV)/.installed
-	$(PY) -m bot.trainer inbox $(ARGS)
+inbox: $(VENV)/.runtime
+	$(PY) -m trainer inbox $(ARGS)
 
 evaluate: setup
-	$(PY) -m bot.trainer evaluate $(ARGS)
+	$(PY) -m trainer evaluate $(ARGS)
 
 trainer: setup
-	$(PY) -m bot.trainer web $(ARGS)
+	$(PY) -m trainer web $(ARGS)
 
-purge: $(VENV)/.installed
-	$(PY) -m bot.retention
+purge: $(VENV)/.runtime
+	$(PY) -m ops.retention
 
 clean:
 	rm -rf models/spacy models/*.tar.gz reports results tests/output

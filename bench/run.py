@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.serve import RASA, ROOT, SERVER_ENV, BotServer, free_port
+from ops.launcher import RASA, ROOT, SERVER_ENV, BotServer, free_port
 
 RESULTS = ROOT / "bench" / "results.json"
 CONFIGS = {"ours": ROOT / "config.yml", "stock": ROOT / "bench" / "stock_config.yml"}
@@ -29,7 +29,7 @@ CONCURRENCY = (1, 10, 50)
 SWEEP_LENGTHS = (5, 50, 200)
 SWEEP_CONVERSATIONS = 4
 # Rasa's own SQL store replays the whole session every turn: the sweep's reference.
-TRACKER_STORES = {"snapshot": "bot.tracker_store.SnapshotSQLTrackerStore", "rasa_sql": "SQL"}
+TRACKER_STORES = {"snapshot": "bot.stores.tracker_store.SnapshotSQLTrackerStore", "rasa_sql": "SQL"}
 CONVERSATION = [
     "hi",
     "why does my upper back hurt after lifting",

@@ -1,39 +1,20 @@
-"""Shared fixtures: the trained bot, started on free ports like a user would reach it."""
+"""Shared fixtures: the trained bot, started on free ports like a user would reach it.
+
+Helpers (clients, servers, scratch databases, Chromium) live in tests/helpers/.
+"""
 
 from __future__ import annotations
 
-import json
-import urllib.request
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg2
 import pytest
 import yaml
+from helpers.databases import scratch_postgres_database
+from helpers.servers import OUTPUT_DIR, RestClient, sqlite_bot
 
+from bot import ROOT
 from bot.knowledge import KnowledgeBase, knowledge_base
-from bot.serve import ROOT, BotServer, free_port
-
-OUTPUT_DIR = ROOT / "tests" / "output"
-
-
-class RestClient:
-    """Talks to the bot through the REST channel, as a web or app client would."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def send(self, sender: str, text: str, timeout: float = 30) -> list[dict]:
-        body = json.dumps({"sender": sender, "message": text}).encode()
-        request = urllib.request.Request(
-            self.url, body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-
-    def texts(self, sender: str, text: str) -> list[str]:
-        return [m["text"] for m in self.send(sender, text) if "text" in m]
+from ops.launcher import BotServer
 
 
 @pytest.fixture(scope="session")
@@ -52,17 +33,8 @@ def responses(domain) -> dict[str, str]:
     return {name: variants[0]["text"] for name, variants in domain["responses"].items()}
 
 
-def sqlite_bot(db: Path, log_dir: Path) -> BotServer:
-    """The trained bot and its action server on free ports, with its own SQLite file."""
-    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
-    endpoints["tracker_store"]["db"] = str(db)
-    return BotServer(
-        rasa_port=free_port(), action_port=free_port(), endpoints=endpoints, log_dir=log_dir
-    )
-
-
 @pytest.fixture(scope="session")
-def bot(tmp_path_factory) -> BotServer:
+def bot(tmp_path_factory) -> Iterator[BotServer]:
     """The bot most tests share."""
     db = tmp_path_factory.mktemp("trackers") / "conversations.db"
     with sqlite_bot(db, OUTPUT_DIR / "logs") as server:
@@ -77,14 +49,22 @@ def rest(bot) -> RestClient:
 @pytest.fixture(scope="module")
 def postgres_database() -> Iterator[str]:
     """A fresh database on the local PostgreSQL server, dropped after the module."""
-    name = f"bot_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield name
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    with scratch_postgres_database() as name:
+        yield name
 
 
 def pytest_configure(config) -> None:
-    Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+
+
+SLOW_MARKERS = ("bot", "browser", "services", "model")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(items) -> None:
+    """A test that uses the shared bot is a `bot` test; one with no slow marker is `fast`."""
+    for item in items:
+        if "bot" in item.fixturenames:
+            item.add_marker(pytest.mark.bot)
+        if not any(item.get_closest_marker(name) for name in SLOW_MARKERS):
+            item.add_marker(pytest.mark.fast)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.conversations import expected_message, received_message
 
 CONVERSATION_FILES = sorted((Path(__file__).parent / "conversations").glob("*.yml"))
 CONVERSATIONS = [
@@ -21,26 +22,6 @@ CONVERSATIONS = [
     for path in CONVERSATION_FILES
     for conversation in yaml.safe_load(path.read_text())["conversations"]
 ]
-
-
-def expected_message(step: str, knowledge, domain) -> dict:
-    if step.startswith("utter_"):
-        response = domain["responses"][step][0]
-        titles = [b["title"] for b in response.get("buttons", [])]
-        return {"text": response["text"], "buttons": titles}
-    entry_id, _, closing_id = (part.strip() for part in step.partition("+"))
-    entry = knowledge.entries.get(entry_id) or knowledge.advice[entry_id]
-    text = entry.answer
-    if closing_id:
-        text = f"{text}\n\n{knowledge.advice[closing_id].answer}"
-    return {"text": text, "buttons": [b["title"] for b in knowledge.buttons(entry)]}
-
-
-def received_message(message: dict) -> dict:
-    return {
-        "text": message.get("text"),
-        "buttons": [b["title"] for b in message.get("buttons", [])],
-    }
 
 
 def test_there_are_enough_conversations():

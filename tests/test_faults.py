@@ -10,9 +10,11 @@ import uuid
 
 import pytest
 import redis
-from conftest import OUTPUT_DIR, RestClient, sqlite_bot
+from helpers.servers import OUTPUT_DIR, RestClient, sqlite_bot
 
-from bot.serve import BotServer, configured_bot, free_port
+from ops.launcher import BotServer, configured_bot, free_port
+
+pytestmark = pytest.mark.bot
 
 # The channel's reply deadline is 4.5 s; the issue promises an answer within 5 s.
 PROMISED_SECONDS = 5

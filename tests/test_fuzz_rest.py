@@ -10,7 +10,7 @@ import urllib.request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.serve import SERVER_ENV
+from ops.launcher import SERVER_ENV
 
 EXAMPLES = 10_000
 MAX_REQUEST_BYTES = int(SERVER_ENV["SANIC_REQUEST_MAX_SIZE"])

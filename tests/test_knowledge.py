@@ -8,7 +8,7 @@ import pytest
 import textstat
 
 from bot.knowledge import KNOWLEDGE_DIR, knowledge_base
-from bot.serve import ROOT
+from ops.launcher import ROOT
 
 ARTICLE = (KNOWLEDGE_DIR / "source_article.txt").read_text(encoding="utf-8")
 SHARED_ARTICLE = ROOT.parent / "shared" / "source" / "upper-back-spasms-article.txt"

@@ -6,7 +6,11 @@ import json
 import os
 import subprocess
 
-from bot.serve import DEFAULT_MODEL, RASA, ROOT, SERVER_ENV
+import pytest
+
+from ops.launcher import DEFAULT_MODEL, RASA, ROOT, SERVER_ENV
+
+pytestmark = pytest.mark.model
 
 NLU_DIR = ROOT / "tests" / "nlu"
 
@@ -32,7 +36,7 @@ def test_held_out_intent_macro_f1_stays_within_the_baseline(tmp_path):
                   "--model", str(DEFAULT_MODEL), "--out", str(tmp_path))  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     report = json.loads((tmp_path / "intent_report.json").read_text())
-    # The same gate as `make evaluate` (bot.trainer): at most `allowed_drop` below baseline.
+    # The same gate as `make evaluate` (trainer): at most `allowed_drop` below baseline.
     baseline = json.loads((NLU_DIR / "baseline.json").read_text())
     floor = baseline["intent_macro_f1"] - baseline["allowed_drop"]
     assert report["macro avg"]["f1-score"] >= floor

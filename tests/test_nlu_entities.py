@@ -10,7 +10,7 @@ import spacy
 from rasa.core.agent import Agent
 
 from bot.nlu.durations import days_in
-from bot.serve import DEFAULT_MODEL, ROOT
+from ops.launcher import DEFAULT_MODEL, ROOT
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,18 @@ import uuid
 
 import psycopg2
 import pytest
-from conftest import OUTPUT_DIR, RestClient
+from helpers.servers import OUTPUT_DIR, RestClient
 
-from bot.serve import ROOT, api_args, configured_bot, free_port
-from bot.services import LOCK_STORE
+from ops.launcher import ROOT, api_args, configured_bot, free_port
+from ops.services import LOCK_STORE
+
+pytestmark = pytest.mark.services
 
 
 def start_failure(**environ: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port()), **environ}
     return subprocess.run(
-        [sys.executable, "-m", "bot.serve"],
+        [sys.executable, "-m", "ops.launcher"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -1,5 +1,5 @@
 """Two bot replicas on one PostgreSQL tracker store and one Redis lock store, behind nginx,
-started the way `make cluster` starts them (bot/cluster.py).
+started the way `make cluster` starts them (ops/cluster.py).
 
 Turns of one conversation may reach either replica, even at the same moment: each must be
 answered once, in order, with the conversation's context, and stored completely.
@@ -20,13 +20,16 @@ from pathlib import Path
 import psycopg2
 import pytest
 import yaml
-from conftest import OUTPUT_DIR, RestClient
-from test_conversations import expected_message
-from test_webchat_socket import LIFTING_QUESTION, ChatSession
+from helpers.conversations import expected_message
+from helpers.servers import OUTPUT_DIR, RestClient
+from helpers.socketio_chat import ChatSession
 
-from bot.cluster import Cluster
-from bot.serve import ROOT, free_port
+from ops.cluster import Cluster
+from ops.launcher import ROOT, free_port
 
+pytestmark = pytest.mark.services
+
+LIFTING_QUESTION = "why does my upper back hurt after lifting"
 CONVERSATIONS = 20
 BURST = 8
 KNOWLEDGE_CONVERSATIONS = Path(__file__).parent / "conversations" / "knowledge_entries.yml"
@@ -92,7 +95,7 @@ def expected_texts(steps: list[str], knowledge, domain) -> list[str]:
 def test_cluster_needs_postgresql_and_redis():
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cluster", "--replicas", "2"],
+        [sys.executable, "-m", "ops.cluster", "--replicas", "2"],
         cwd=ROOT,
         env=environ,
         capture_output=True,

@@ -14,9 +14,11 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.retention import database_url, purge
-from bot.serve import ROOT
-from bot.tracker_store import SnapshotSQLTrackerStore
+from bot.stores.tracker_store import SnapshotSQLTrackerStore
+from ops.launcher import ROOT
+from ops.retention import database_url, purge
+
+pytestmark = pytest.mark.services
 
 DAY = 86400
 POSTGRES = {"url": "127.0.0.1", "port": 5432, "username": "postgres", "password": ""}

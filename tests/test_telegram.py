@@ -13,11 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
-from conftest import OUTPUT_DIR, free_port
-from telegram_emulator import TelegramChat, TelegramEmulator
+from helpers.servers import OUTPUT_DIR
+from helpers.telegram_emulator import TelegramChat, TelegramEmulator
 
 from bot.channels.telegram import SECRET_HEADER, credentials_from_env
-from bot.serve import ROOT, BotServer
+from ops.launcher import ROOT, BotServer, free_port
+
+pytestmark = pytest.mark.bot
 
 TOKEN = "123456:offline-test-token"
 BOT_NAME = "TestNameBot"  # the username the emulator's getMe answers with

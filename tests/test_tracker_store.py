@@ -8,8 +8,8 @@ import uuid
 
 from rasa.shared.core.domain import Domain
 
-from bot.serve import ROOT
-from bot.tracker_store import RECENT_TURNS, SnapshotSQLTrackerStore
+from bot.stores.tracker_store import RECENT_TURNS, SnapshotSQLTrackerStore
+from ops.launcher import ROOT
 
 QUESTIONS = [
     "does massage help",

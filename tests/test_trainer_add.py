@@ -1,41 +1,15 @@
-"""`python -m bot.trainer add`: one new line, nothing else touched, bad input refused."""
+"""`python -m trainer add`: one new line, nothing else touched, bad input refused."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers.trainer_projects import copy_project, snapshot, trainer
 
-from bot.serve import ROOT, SERVER_ENV
-from bot.trainer.examples import add_example, read_examples
-from bot.trainer.project import Project, TrainerError, write_atomically
-
-
-def copy_project(dest: Path) -> Project:
-    """The repo's data, domain and config in a scratch folder: tests never edit data/."""
-    shutil.copytree(ROOT / "data", dest / "data")
-    shutil.copytree(ROOT / "tests" / "nlu", dest / "tests" / "nlu")
-    for name in ("domain.yml", "config.yml", "endpoints.yml"):
-        shutil.copy2(ROOT / name, dest / name)
-    return Project(dest)
-
-
-def snapshot(project: Project) -> dict[str, bytes]:
-    files = [*(project.root / "data").rglob("*"), project.domain]
-    return {str(p.relative_to(project.root)): p.read_bytes() for p in files if p.is_file()}
-
-
-def trainer(project: Project, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bot.trainer", "--root", str(project.root), *args],
-        cwd=ROOT, env={**os.environ, **SERVER_ENV}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+from trainer.examples import add_example, read_examples
+from trainer.project import Project, TrainerError, write_atomically
 
 
 @pytest.fixture

@@ -1,33 +1,25 @@
-"""`python -m bot.trainer evaluate`: report, confusion matrix, and the macro-F1 gate."""
+"""`python -m trainer evaluate`: report, confusion matrix, and the macro-F1 gate."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
-from test_trainer_add import copy_project
+from helpers.trainer_projects import project_with_model
 
-from bot.serve import DEFAULT_MODEL, ROOT, SERVER_ENV
+from ops.launcher import ROOT, SERVER_ENV
+
+pytestmark = pytest.mark.model
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def project_with_model(dest):
-    project = copy_project(dest)
-    (project.root / "models").mkdir()
-    # Our spaCy pipeline is built at setup; the config refers to it by relative path.
-    (project.root / "models" / "spacy").symlink_to(ROOT / "models" / "spacy")
-    shutil.copy2(DEFAULT_MODEL, project.model)
-    return project
-
-
 def evaluate(project, *args):
     return subprocess.run(
-        [sys.executable, "-m", "bot.trainer", "--root", str(project.root), "evaluate", *args],
+        [sys.executable, "-m", "trainer", "--root", str(project.root), "evaluate", *args],
         cwd=ROOT, env={**os.environ, **SERVER_ENV}, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
 

@@ -9,12 +9,12 @@ import sys
 import uuid
 
 import pytest
-from test_trainer_add import copy_project, snapshot
+from helpers.trainer_projects import copy_project, snapshot
 
-from bot.serve import ROOT, SERVER_ENV
-from bot.trainer.examples import read_examples
-from bot.trainer.inbox import DEFAULT_THRESHOLD, Inbox
-from bot.trainer.project import TrainerError
+from ops.launcher import ROOT, SERVER_ENV
+from trainer.examples import read_examples
+from trainer.inbox import DEFAULT_THRESHOLD, Inbox
+from trainer.project import TrainerError
 
 GIBBERISH = "zxqv blorptang wuzzle"  # the NLU fallback catches it
 VAGUE = "is swimming ok"  # classified (affirm), but with low confidence
@@ -54,7 +54,7 @@ def test_unsure_messages_appear_grouped_and_confident_ones_do_not(bot, conversat
 
 def test_the_cli_lists_the_inbox(bot, conversations, project):
     result = subprocess.run(
-        [sys.executable, "-m", "bot.trainer", "--root", str(project.root),
+        [sys.executable, "-m", "trainer", "--root", str(project.root),
          "--db", db_url(bot), "inbox", "--json"],
         cwd=ROOT, env={**os.environ, **SERVER_ENV}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

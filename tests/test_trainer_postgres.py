@@ -13,10 +13,12 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from test_trainer_add import copy_project
+from helpers.trainer_projects import copy_project
 
-from bot.serve import ROOT
-from bot.trainer.inbox import DEFAULT_THRESHOLD, Inbox
+from ops.launcher import ROOT
+from trainer.inbox import DEFAULT_THRESHOLD, Inbox
+
+pytestmark = pytest.mark.services
 
 SERVER = os.environ.get("TRAINER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 UNCLEAR = "glorp snazzleflux wibbit"
@@ -46,7 +48,7 @@ def test_the_inbox_reads_conversations_stored_in_postgresql(bot, rest, tmp_path,
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    from bot.tracker_store import SnapshotSQLTrackerStore
+    from bot.stores.tracker_store import SnapshotSQLTrackerStore
 
     sender = f"trainer-pg-{uuid.uuid4().hex[:8]}"
     rest.send(sender, UNCLEAR)

@@ -10,12 +10,13 @@ import urllib.request
 import uuid
 
 import pytest
+from helpers.trainer_projects import project_with_model, snapshot
 from playwright.sync_api import expect, sync_playwright
-from test_trainer_add import snapshot
-from test_trainer_evaluate import project_with_model
 
-from bot.serve import ROOT, SERVER_ENV, free_port, wait_until_up
-from bot.trainer.examples import read_examples
+from ops.launcher import ROOT, SERVER_ENV, free_port, wait_until_up
+from trainer.examples import read_examples
+
+pytestmark = pytest.mark.browser
 
 PASSWORD = f"pw-{uuid.uuid4().hex}"
 UNCLEAR = "flibber jabberwock snorkelgrum"  # lands in the inbox through the fallback
@@ -27,7 +28,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 
 def start_workbench(project, db_url: str, env: dict, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.trainer", "--root", str(project.root), "--db", db_url,
+        [sys.executable, "-m", "trainer", "--root", str(project.root), "--db", db_url,
          "web", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip

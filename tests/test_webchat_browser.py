@@ -11,10 +11,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import OUTPUT_DIR
+from helpers.servers import OUTPUT_DIR
 from playwright.sync_api import Page, expect, sync_playwright
 
 from bot.channels.webchat import MAX_MESSAGE_CHARS
+
+pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 # What Chromium needs to run headless as root on a server, offline and quietly.

@@ -4,7 +4,7 @@ Stock RestInput answers 500 to a body that is not a JSON object, silently drops
 messages that are empty or not text, and waits as long as the action server takes
 (up to 5 minutes), then answers nothing if it failed. Here:
 - a body that is not a message gets 400 with the reason;
-- the text is cleaned (bot.channels.user_text), so any string gets an answer;
+- the text is cleaned (bot.channels.input_policy), so any string gets an answer;
 - when the assistant has not answered within `reply_deadline_seconds`, or failed,
   the user gets `utter_unavailable` from the domain. Safety replies never depend on
   the action server, so they still arrive.
@@ -26,7 +26,7 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 
 from bot import ROOT
-from bot.channels.user_text import clean_user_text
+from bot.channels.input_policy import clean_user_text
 
 logger = logging.getLogger(__name__)
 DOMAIN_FILE = ROOT / "domain.yml"

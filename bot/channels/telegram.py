@@ -31,7 +31,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.user_text import clean_user_text
+from bot.channels.input_policy import clean_user_text
 
 logger = logging.getLogger(__name__)
 

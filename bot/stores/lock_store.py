@@ -11,8 +11,8 @@ Rasa also has a waiting message look at the queue once a second, so a burst of m
 on one conversation takes a second per message, past the REST reply deadline. Here it
 looks every 50 ms.
 
-endpoints.yml:  lock_store: {type: bot.lock_store.ReplicaSafeRedisLockStore, url: ..., ...}
-(bot/services.py sets this from REDIS_URL.)
+endpoints.yml:  lock_store: {type: bot.stores.lock_store.ReplicaSafeRedisLockStore, url: ..., ...}
+(ops/services.py sets this from REDIS_URL.)
 """
 
 from __future__ import annotations

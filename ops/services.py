@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
-TRACKER_STORE = "bot.tracker_store.SnapshotSQLTrackerStore"
-# Rasa's Redis lock store, safe across replicas (bot/lock_store.py).
-LOCK_STORE = "bot.lock_store.ReplicaSafeRedisLockStore"
+TRACKER_STORE = "bot.stores.tracker_store.SnapshotSQLTrackerStore"
+# Rasa's Redis lock store, safe across replicas (bot/stores/lock_store.py).
+LOCK_STORE = "bot.stores.lock_store.ReplicaSafeRedisLockStore"
 CONNECT_TIMEOUT_SECONDS = 3
 
 

@@ -23,10 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import yaml
 
-from bot.trainer.evaluation import evaluate, last_report
-from bot.trainer.examples import add_example, domain_names
-from bot.trainer.inbox import Inbox
-from bot.trainer.project import Project, TrainerError
+from trainer.evaluation import evaluate, last_report
+from trainer.examples import add_example, domain_names
+from trainer.inbox import Inbox
+from trainer.project import Project, TrainerError
 
 LOCALHOST = {"127.0.0.1", "localhost", "::1"}
 MAX_BODY = 64 * 1024

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from bot.serve import RASA, SERVER_ENV
-from bot.trainer.project import MODEL_NAME, Project, TrainerError, write_atomically
+from ops.launcher import RASA, SERVER_ENV
+from trainer.project import MODEL_NAME, Project, TrainerError, write_atomically
 
 DEFAULT_ALLOWED_DROP = 0.01
 MOST_CONFUSED = 5

@@ -3,7 +3,7 @@
 Each replica is a BotServer: an action server and a Rasa server. They share the
 conversations through PostgreSQL (DATABASE_URL) and serialise the turns of one
 conversation through Redis (REDIS_URL), so any replica can answer any turn. nginx
-(deploy/nginx.conf.template) balances REST and keeps socket.io sessions sticky.
+(ops/deploy/nginx.conf.template) balances REST and keeps socket.io sessions sticky.
 The entry point's port is PORT (default 8080).
 """
 
@@ -21,8 +21,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bot import ROOT
-from bot.serve import (
+from ops.launcher import (
     SERVER_ENV,
     BotServer,
     configured_bot,
@@ -31,7 +30,7 @@ from bot.serve import (
     wait_until_up,
 )
 
-NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+NGINX_TEMPLATE = Path(__file__).parent / "deploy" / "nginx.conf.template"
 REQUIRED_ENV = {
     "DATABASE_URL": "PostgreSQL, where the replicas share the conversations",
     "REDIS_URL": "Redis, where the replicas lock each conversation for one turn at a time",

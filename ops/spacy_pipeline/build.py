@@ -1,6 +1,6 @@
 """Build the repo's spaCy pipeline and save it where config.yml's SpacyNLP loads it.
 
-python -m bot.spacy_pipeline.build --output models/spacy/en_upper_back
+python -m ops.spacy_pipeline.build --output models/spacy/en_upper_back
 """
 
 import argparse
@@ -10,11 +10,12 @@ from pathlib import Path
 import spacy
 from spacy.language import Language
 
+from bot import ROOT
 from bot.knowledge import KnowledgeBase
 
 HERE = Path(__file__).parent
 CONFIG = HERE / "config.cfg"
-PATTERN_DIR = HERE / "patterns"
+PATTERN_DIR = ROOT / "data" / "patterns"
 
 
 def topic_patterns(knowledge: KnowledgeBase) -> list[dict]:

@@ -1,7 +1,7 @@
 """Delete conversations nobody has touched for longer than the retention period.
 
 make purge                          # RETENTION_DAYS (default 30), tracker store from
-python -m bot.retention --days 30   # endpoints.yml or DATABASE_URL
+python -m ops.retention --days 30   # endpoints.yml or DATABASE_URL
 
 A conversation goes as a whole (its events and its snapshot) once its newest event is
 older than the period, so no conversation is left half deleted. Run it daily (cron).
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import yaml
 
 from bot import ROOT
-from bot.services import endpoints_from_env
+from ops.services import endpoints_from_env
 
 DEFAULT_RETENTION_DAYS = 30
 

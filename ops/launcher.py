@@ -23,6 +23,8 @@ import yaml
 from bot import ROOT
 
 RASA = str(Path(sys.executable).with_name("rasa"))
+# The action server's own environment (make setup): rasa_sdk and what the actions import.
+ACTIONS_PYTHON = ROOT / ".venv-actions" / "bin" / "python"
 DEFAULT_MODEL = ROOT / "models" / "upper-back.tar.gz"
 # Environment for the servers: quiet logs, and Sanic limits read from SANIC_* variables.
 SERVER_ENV = {
@@ -110,11 +112,13 @@ class BotServer:
         return process
 
     def start_actions(self, timeout: float = 60) -> None:
+        if not ACTIONS_PYTHON.exists():
+            raise RuntimeError(f"{ACTIONS_PYTHON} is missing: run `make setup`")
         process = self._spawn(
             "actions",
             # rasa_sdk alone: `rasa run actions` would also load Rasa and TensorFlow.
             [
-                sys.executable,
+                str(ACTIONS_PYTHON),
                 "-m",
                 "rasa_sdk",
                 "--actions",
@@ -208,9 +212,9 @@ def configured_bot(
     rasa_port: int, action_port: int, environ: Mapping[str, str]
 ) -> tuple[BotServer, dict | None]:
     """The bot as the environment configures it, after checking its services are up."""
-    # Imported here: they pull in Rasa, which `import bot.serve` does not need.
+    # Imported here: they pull in Rasa, which `import ops.launcher` does not need.
     from bot.channels.telegram import credentials_from_env
-    from bot.services import check_services, endpoints_from_env
+    from ops.services import check_services, endpoints_from_env
 
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
     telegram = credentials_from_env(environ)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from bot.trainer.examples import Added, add_example, normalise
-from bot.trainer.project import Project, TrainerError
+from trainer.examples import Added, add_example, normalise
+from trainer.project import Project, TrainerError
 
 FALLBACK_INTENT = "nlu_fallback"
 # Below this the bot answered, but a trainer should look: well above the fallback's 0.3.

@@ -5,7 +5,7 @@ turn. This store keeps the full history in the same `events` table (for review a
 trainer inbox), and beside it one snapshot row per conversation: the session start, the
 current slot values and the last few turns. A turn loads only that row.
 
-endpoints.yml:  tracker_store: {type: bot.tracker_store.SnapshotSQLTrackerStore, ...}
+endpoints.yml:  tracker_store: {type: bot.stores.tracker_store.SnapshotSQLTrackerStore, ...}
 """
 
 from __future__ import annotations

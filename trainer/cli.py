@@ -1,4 +1,4 @@
-"""`python -m bot.trainer COMMAND`: the trainer's loop from the terminal.
+"""`python -m trainer COMMAND`: the trainer's loop from the terminal.
 
   add INTENT "TEXT" [--entity ENTITY=WORDS] [--new-intent]
   inbox [--threshold 0.6]          messages the bot was unsure about
@@ -17,9 +17,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from bot.trainer.examples import add_example
-from bot.trainer.inbox import DEFAULT_THRESHOLD, Inbox
-from bot.trainer.project import Project, TrainerError
+from trainer.examples import add_example
+from trainer.inbox import DEFAULT_THRESHOLD, Inbox
+from trainer.project import Project, TrainerError
 
 
 class ConsoleProgress:
@@ -42,7 +42,7 @@ class ConsoleProgress:
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
-        prog="python -m bot.trainer",
+        prog="python -m trainer",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         item = Inbox(project, args.db).dismiss(args.id)
         print(f"Dismissed: {item.text[:70]}")
     elif args.command == "evaluate":
-        from bot.trainer.evaluation import evaluate
+        from trainer.evaluation import evaluate
 
         result = evaluate(project, ConsoleProgress(), args.update_baseline)
         print(f"Intent macro F1 {result.macro_f1:.4f} (baseline {result.baseline:.4f}, "
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print("Quality gate passed.")
     elif args.command == "web":
-        from bot.trainer.web import serve
+        from trainer.web import serve
 
         return serve(project, args.host, args.port, args.db, args.dev_no_password)
     return 0

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.serve import RASA, SERVER_ENV
-from bot.trainer.project import Project, TrainerError, write_atomically
+from ops.launcher import RASA, SERVER_ENV
+from trainer.project import Project, TrainerError, write_atomically
 
 MAX_TEXT_LENGTH = 300
 # Texts this similar (0..1, after normalising) teach the model nothing new.
