@@ -117,8 +117,9 @@ def _database_url(environ: Mapping[str, str]) -> str:
         return f"sqlite:///{ROOT / 'conversations.db'}"
     if not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
         raise SettingsError("DATABASE_URL must be a postgresql:// or sqlite:/// URL")
-    # SQLAlchemy knows PostgreSQL only by its full name.
-    return "postgresql://" + url.removeprefix("postgres://") if url.startswith("postgres://") else url
+    if url.startswith("postgres://"):  # SQLAlchemy knows PostgreSQL only by its full name
+        return "postgresql://" + url.removeprefix("postgres://")
+    return url
 
 
 def _telegram(environ: Mapping[str, str]) -> Telegram | None:
