@@ -21,7 +21,8 @@ from pathlib import Path
 
 import aiohttp
 
-from ops.launcher import RASA, ROOT, SERVER_ENV, BotServer, free_port
+from ops.launcher import RASA, SERVER_ENV, BotServer, free_port
+from ops.settings import ENDPOINTS_FILE, ROOT
 
 RESULTS = ROOT / "bench" / "results.json"
 CONFIGS = {"ours": ROOT / "config.yml", "stock": ROOT / "bench" / "stock_config.yml"}
@@ -29,7 +30,8 @@ CONCURRENCY = (1, 10, 50)
 SWEEP_LENGTHS = (5, 50, 200)
 SWEEP_CONVERSATIONS = 4
 # Rasa's own SQL store replays the whole session every turn: the sweep's reference.
-TRACKER_STORES = {"snapshot": "bot.stores.tracker_store.SnapshotSQLTrackerStore", "rasa_sql": "SQL"}
+STOCK_STORE_ENDPOINTS = ROOT / "bench" / "stock_store_endpoints.yml"
+TRACKER_STORES = {"snapshot": ENDPOINTS_FILE, "rasa_sql": STOCK_STORE_ENDPOINTS}
 CONVERSATION = [
     "hi",
     "why does my upper back hurt after lifting",
@@ -118,14 +120,18 @@ async def load(url: str, users: int, conversations_per_user: int) -> dict:
     }
 
 
-def started_bot(model: Path, tmp: str, tracker_store: str = TRACKER_STORES["snapshot"]):
-    store = {"type": tracker_store, "dialect": "sqlite", "db": f"{tmp}/conversations.db"}
+def started_bot(model: Path, tmp: str, endpoints: Path = ENDPOINTS_FILE) -> BotServer:
     bot = BotServer(
         rasa_port=free_port(),
         action_port=free_port(),
         model=model,
-        endpoints={"tracker_store": store},
+        env={
+            "DATABASE_URL": f"sqlite:///{tmp}/conversations.db",
+            "DATABASE_FILE": f"{tmp}/conversations.db",  # the stock store's, same file
+            "LOCK_FILE": f"{tmp}/locks",
+        },
         log_dir=Path(tmp),
+        endpoints_file=endpoints,
     )
     bot.start_actions()
     return bot

@@ -1,10 +1,11 @@
-"""N bot replicas behind one nginx entry point (`make cluster REPLICAS=2`).
+"""N Rasa server replicas and one action server behind one nginx entry point.
 
-Each replica is a BotServer: an action server and a Rasa server. They share the
-conversations through PostgreSQL (DATABASE_URL) and serialise the turns of one
-conversation through Redis (REDIS_URL), so any replica can answer any turn. nginx
-(ops/deploy/nginx.conf.template) balances REST and keeps socket.io sessions sticky.
-The entry point's port is PORT (default 8080).
+`make cluster REPLICAS=2`. The replicas share the conversations through PostgreSQL
+(DATABASE_URL) and run the turns of one conversation one at a time through Redis
+(REDIS_URL), so any replica can answer any turn; the action server keeps no state, so
+they share one. nginx (ops/deploy/nginx.conf.template) balances REST and keeps socket.io
+sessions sticky. The same supervisor as `make run` keeps every process up. The entry
+point's port is PORT (default 8080).
 """
 
 from __future__ import annotations
@@ -12,23 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ops.launcher import (
-    SERVER_ENV,
-    BotServer,
-    configured_bot,
-    free_port,
-    stop_on_sigterm,
-    wait_until_up,
-)
+from ops.launcher import BotServer, free_port
+from ops.services import ServiceUnavailable, check_services
+from ops.settings import Settings, SettingsError
+from ops.supervisor import Service, Supervisor
 
 NGINX_TEMPLATE = Path(__file__).parent / "deploy" / "nginx.conf.template"
 REQUIRED_ENV = {
@@ -45,13 +38,13 @@ def nginx_binary() -> str:
     return found
 
 
-def render_nginx_config(rasa_ports: list[int], port: int, run_dir: Path) -> str:
+def render_nginx_config(rasa_ports: list[int], port: int, run_dir: Path, max_bytes: int) -> str:
     servers = "\n".join(f"        server 127.0.0.1:{p};" for p in rasa_ports)
     values = {
         "@RUN_DIR@": str(run_dir),
         "@PORT@": str(port),
         "@SERVERS@": servers,
-        "@MAX_REQUEST_BYTES@": SERVER_ENV["SANIC_REQUEST_MAX_SIZE"],
+        "@MAX_REQUEST_BYTES@": str(max_bytes),
     }
     config = NGINX_TEMPLATE.read_text()
     for placeholder, value in values.items():
@@ -60,36 +53,43 @@ def render_nginx_config(rasa_ports: list[int], port: int, run_dir: Path) -> str:
 
 
 class Cluster:
-    """The replicas and nginx in front of them, as child processes."""
+    """The replicas, their action server and nginx, as one supervised set of processes."""
 
     def __init__(
         self,
         replicas: int,
-        environ: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
         port: int = 8080,
         log_dir: Path | None = None,
     ) -> None:
-        missing = [
-            f"{name} is not set ({what})"
-            for name, what in REQUIRED_ENV.items()
-            if not environ.get(name)
-        ]
+        env = dict(env or {})
+        environ = {**os.environ, **env}
+        missing = [f"{name} is not set ({what})" for name, what in REQUIRED_ENV.items()
+                   if not environ.get(name)]  # fmt: skip
         if missing:
             raise RuntimeError("; ".join(missing))
         if replicas < 1:
             raise RuntimeError("--replicas must be at least 1")
-        self.nginx_binary = nginx_binary()
         self.port = port
-        self.bots: list[BotServer] = []
-        for number in range(replicas):
-            bot, _ = configured_bot(free_port(), free_port(), environ)
-            if log_dir is not None:
-                bot.log_dir = log_dir / f"replica-{number}"
-            self.bots.append(bot)
+        action_port = free_port()
+        self.bots = [
+            BotServer(rasa_port=free_port(), action_port=action_port, env=env)
+            for _ in range(replicas)
+        ]
         self.run_dir = Path(tempfile.mkdtemp(prefix="bot-nginx-"))
         # nginx's workers (another user when started as root) write request bodies here.
         self.run_dir.chmod(0o755)
-        self.nginx: subprocess.Popen | None = None
+        services = [self.bots[0].action_service()]
+        for number, bot in enumerate(self.bots):
+            service = bot.rasa_service("run")
+            service.name = f"rasa-{number}"
+            services.append(service)
+        services.append(self.nginx_service())
+        self.supervisor = Supervisor(services, log_dir=log_dir)
+
+    @property
+    def settings(self) -> Settings:
+        return self.bots[0].settings
 
     @property
     def url(self) -> str:
@@ -99,48 +99,23 @@ class Cluster:
     def rest_url(self) -> str:
         return f"{self.url}/webhooks/rest/webhook"
 
+    def nginx_service(self) -> Service:
+        config = self.run_dir / "nginx.conf"
+        ports = [bot.rasa_port for bot in self.bots]
+        max_bytes = self.settings.limits.max_request_bytes
+        config.write_text(render_nginx_config(ports, self.port, self.run_dir, max_bytes))
+        args = [nginx_binary(), "-p", str(self.run_dir), "-e", str(self.run_dir / "error.log"),
+                "-c", str(config), "-g", "daemon off;"]  # fmt: skip
+        return Service("nginx", args, f"{self.url}/webhooks/rest/", start_timeout=240)
+
     def start(self) -> Cluster:
-        try:
-            # Model loading dominates start-up; the replicas load theirs side by side.
-            with ThreadPoolExecutor(len(self.bots)) as pool:
-                list(pool.map(BotServer.start, self.bots))
-            self.start_nginx()
-        except BaseException:
-            self.stop()
-            raise
+        self.supervisor.start()
         return self
 
-    def start_nginx(self, timeout: float = 15) -> None:
-        config = self.run_dir / "nginx.conf"
-        config.write_text(
-            render_nginx_config([bot.rasa_port for bot in self.bots], self.port, self.run_dir)
-        )
-        self.nginx = subprocess.Popen(
-            [
-                self.nginx_binary,
-                "-p",
-                str(self.run_dir),
-                "-e",
-                str(self.run_dir / "error.log"),
-                "-c",
-                str(config),
-                "-g",
-                "daemon off;",
-            ],
-            start_new_session=True,
-        )
-        try:
-            wait_until_up(f"{self.url}/webhooks/rest/", self.nginx, timeout)
-        except RuntimeError as error:
-            log = (self.run_dir / "error.log").read_text(errors="replace")
-            raise RuntimeError(f"{error}\n{log}") from error
-
     def stop(self) -> None:
-        if self.nginx is not None and self.nginx.poll() is None:
-            self.nginx.terminate()
-            self.nginx.wait(timeout=10)
-        with ThreadPoolExecutor(max(len(self.bots), 1)) as pool:
-            list(pool.map(BotServer.stop, self.bots))
+        self.supervisor.stop()
+        for bot in self.bots:
+            bot.stop()
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
@@ -149,55 +124,36 @@ class Cluster:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def stopped_process(self) -> str | None:
-        """The name of a child that has exited, if any."""
-        if self.nginx is not None and self.nginx.poll() is not None:
-            return "nginx"
-        for number, bot in enumerate(self.bots):
-            for name, process in bot.processes.items():
-                if process.poll() is not None:
-                    return f"replica {number}'s {name} server"
-        return None
-
-    def watch(self) -> int:
-        """Block until a child exits (reported) or Ctrl-C/SIGTERM; then stop everything."""
-        try:
-            while (stopped := self.stopped_process()) is None:
-                time.sleep(0.5)
-            print(f"{stopped} stopped; stopping the cluster.", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("\nStopping.")
-            return 0
-        finally:
-            self.stop()
-
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicas", type=int, default=2, help="Rasa servers (default 2)")
     args = parser.parse_args()
     try:
-        cluster = Cluster(args.replicas, os.environ, port=int(os.environ.get("PORT", 8080)))
-    except RuntimeError as error:
+        cluster = Cluster(args.replicas, port=int(os.environ.get("PORT", 8080)))
+        check_services(cluster.settings)
+    except (RuntimeError, SettingsError, ServiceUnavailable) as error:
         print(f"Could not start the cluster: {error}", file=sys.stderr)
         return 1
+    cluster.supervisor.stop_on_signals()
     print(f"Starting {args.replicas} replicas (loading the model in each)...", flush=True)
     try:
         cluster.start()
     except (RuntimeError, TimeoutError) as error:
         print(f"Could not start the cluster: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except InterruptedError:
         return 0
     for number, bot in enumerate(cluster.bots):
-        print(f"Replica {number}:       {bot.url} (actions {bot.action_url})")
+        print(f"Replica {number}:       {bot.url}")
+    print(f"Action server:   {cluster.bots[0].action_url}/webhook")
     print(f"Entry point:     http://localhost:{cluster.port}")
     print(f"REST channel:    http://localhost:{cluster.port}/webhooks/rest/webhook")
     print(f"Chat page:       http://localhost:{cluster.port}/chat/")
     print("Ready. Press Ctrl-C to stop.", flush=True)
-    return cluster.watch()
+    cluster.supervisor.run()
+    cluster.stop()
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,40 +1,48 @@
-"""Start the action server and the Rasa server together (`make run`, `make shell`).
+"""`make run`: the action server and the Rasa server, kept up by the supervisor.
 
-Tests and benchmarks use `BotServer` too, on free ports, so they run beside a live bot.
+Both servers read their settings from the environment (ops/settings.py), and Rasa reads
+the repo's own endpoints.yml and credentials.yml, so a bare `rasa run` and
+`rasa run actions` in the repo serve the same bot. Tests and benchmarks start a
+`BotServer` too, on free ports.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
-from bot import ROOT
+from ops.services import ServiceUnavailable, check_services
+from ops.settings import (
+    CREDENTIALS_FILE,
+    ENDPOINTS_FILE,
+    MODEL_PATH,
+    ROOT,
+    Settings,
+    SettingsError,
+    load,
+)
+from ops.supervisor import Service, Supervisor
+from rasa_sdk_plugins import TOKEN_HEADER
 
 RASA = str(Path(sys.executable).with_name("rasa"))
 # The action server's own environment (make setup): rasa_sdk and what the actions import.
 ACTIONS_PYTHON = ROOT / ".venv-actions" / "bin" / "python"
-DEFAULT_MODEL = ROOT / "models" / "upper-back.tar.gz"
-# Environment for the servers: quiet logs, and Sanic limits read from SANIC_* variables.
+DEFAULT_MODEL = MODEL_PATH
+# Quiet logs for every server process.
 SERVER_ENV = {
     "RASA_TELEMETRY_ENABLED": "false",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
     "PYTHONWARNINGS": "ignore",
-    # Bodies above this get 413 from Sanic; a 100 kB message still fits.
-    "SANIC_REQUEST_MAX_SIZE": os.environ.get("MAX_REQUEST_BYTES", "262144"),
-    "SANIC_FALLBACK_ERROR_FORMAT": "json",
 }
 
 
@@ -44,44 +52,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"{' '.join(process.args[:3])} exited with code {process.returncode}"
-            )
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+def configured_action_port() -> int:
+    """The action server's port, from the action endpoint in endpoints.yml."""
+    endpoints = yaml.safe_load(ENDPOINTS_FILE.read_text(encoding="utf-8"))
+    return urlsplit(endpoints["action_endpoint"]["url"]).port
 
 
 class BotServer:
-    """The action server and the Rasa server as child processes."""
+    """The action server and the Rasa server, configured by `env` on top of os.environ."""
 
     def __init__(
         self,
-        rasa_port: int = 5005,
-        action_port: int = 5055,
+        rasa_port: int | None = None,
+        action_port: int | None = None,
         model: Path = DEFAULT_MODEL,
-        endpoints: dict | None = None,
-        credentials: dict | None = None,
+        env: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
-        extra_args: tuple[str, ...] = (),
+        endpoints_file: Path = ENDPOINTS_FILE,
     ) -> None:
-        self.rasa_port = rasa_port
-        self.action_port = action_port
+        self.env = {**SERVER_ENV, **(env or {})}
+        self.settings: Settings = load({**os.environ, **self.env})
+        self.rasa_port = rasa_port or self.settings.rasa_port
+        self.action_port = action_port or configured_action_port()
         self.model = model
-        self.endpoints = endpoints or yaml.safe_load((ROOT / "endpoints.yml").read_text())
-        self.endpoints["action_endpoint"] = {"url": f"{self.action_url}/webhook"}
-        self.credentials = credentials or yaml.safe_load((ROOT / "credentials.yml").read_text())
         self.log_dir = log_dir
-        self.extra_args = extra_args
-        self.processes: dict[str, subprocess.Popen] = {}
-        self._config_dir = Path(tempfile.mkdtemp(prefix="bot-config-"))
+        self.endpoints_file = self._endpoints_file(endpoints_file)
+        self.supervisor = Supervisor(
+            [self.action_service(), self.rasa_service("run")], log_dir=log_dir
+        )
 
     @property
     def url(self) -> str:
@@ -95,81 +93,62 @@ class BotServer:
     def rest_url(self) -> str:
         return f"{self.url}/webhooks/rest/webhook"
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        output = None
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            output = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
-        process = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env={**os.environ, **SERVER_ENV},
-            stdout=output,
-            stderr=subprocess.STDOUT if output else None,
-            start_new_session=True,
-        )
-        self.processes[name] = process
-        return process
+    def _endpoints_file(self, base: Path) -> Path:
+        """`base`, or a copy that reaches this action server on its port and token."""
+        token = self.settings.action_token
+        if self.action_port == configured_action_port() and token is None:
+            return base
+        endpoints = yaml.safe_load(base.read_text(encoding="utf-8"))
+        endpoints["action_endpoint"]["url"] = f"{self.action_url}/webhook"
+        if token is not None:
+            endpoints["action_endpoint"]["headers"] = {TOKEN_HEADER: token}
+        handle, path = tempfile.mkstemp(prefix="endpoints-", suffix=".yml")
+        with os.fdopen(handle, "w") as out:
+            yaml.safe_dump(endpoints, out)
+        return Path(path)
 
-    def start_actions(self, timeout: float = 60) -> None:
-        if not ACTIONS_PYTHON.exists():
-            raise RuntimeError(f"{ACTIONS_PYTHON} is missing: run `make setup`")
-        process = self._spawn(
+    def action_service(self) -> Service:
+        # rasa_sdk alone: `rasa run actions` would also load Rasa and TensorFlow.
+        args = [str(ACTIONS_PYTHON), "-m", "rasa_sdk", "--actions", "actions"]
+        return Service(
             "actions",
-            # rasa_sdk alone: `rasa run actions` would also load Rasa and TensorFlow.
-            [
-                str(ACTIONS_PYTHON),
-                "-m",
-                "rasa_sdk",
-                "--actions",
-                "actions",
-                "--port",
-                str(self.action_port),
-            ],
+            [*args, "--port", str(self.action_port)],
+            f"{self.action_url}/health",
+            env={**self.env, "SANIC_HOST": self.settings.action_host},
+            start_timeout=60,
         )
-        wait_until_up(f"{self.action_url}/health", process, timeout)
 
     def rasa_args(self, command: str) -> list[str]:
-        """Arguments for `rasa run`/`rasa shell`, with this server's endpoints and channels."""
-        files = {"endpoints": self.endpoints, "credentials": self.credentials}
-        for name, content in files.items():
-            (self._config_dir / f"{name}.yml").write_text(yaml.safe_dump(content))
-        return [
-            RASA,
-            command,
-            "--model",
-            str(self.model),
-            "--endpoints",
-            str(self._config_dir / "endpoints.yml"),
-            "--credentials",
-            str(self._config_dir / "credentials.yml"),
-            *self.extra_args,
-        ]
+        """`rasa run`/`rasa shell` with the repo's files and the API only when enabled."""
+        args = [RASA, command, "--model", str(self.model), "--endpoints", str(self.endpoints_file),
+                "--credentials", str(CREDENTIALS_FILE)]  # fmt: skip
+        api = self.settings.api
+        if api is not None:
+            secret = ("--auth-token", api.token) if api.token else ("--jwt-secret", api.jwt_secret)
+            args += ["--enable-api", *secret]
+        return args
 
-    def start_rasa(self, timeout: float = 180) -> None:
-        args = [*self.rasa_args("run"), "--port", str(self.rasa_port)]
-        process = self._spawn("rasa", args)
-        wait_until_up(f"{self.url}/webhooks/rest/", process, timeout)
+    def rasa_service(self, command: str) -> Service:
+        args = self.rasa_args(command)
+        args += ["--port", str(self.rasa_port), "--interface", self.settings.rasa_interface]
+        return Service("rasa", args, f"{self.url}/webhooks/rest/", env=self.env)
 
     def start(self) -> BotServer:
-        try:
-            self.start_actions()
-            self.start_rasa()
-        except BaseException:
-            self.stop()
-            raise
+        if not ACTIONS_PYTHON.exists():
+            raise RuntimeError(f"{ACTIONS_PYTHON} is missing: run `make setup`")
+        self.supervisor.start()
         return self
 
+    def start_actions(self) -> None:
+        self.supervisor.start_one("actions")
+
+    def start_rasa(self) -> None:
+        self.supervisor.start_one("rasa")
+
     def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        shutil.rmtree(self._config_dir, ignore_errors=True)
+        self.supervisor.stop()
+        if self.endpoints_file.parent == Path(tempfile.gettempdir()):
+            self.endpoints_file.unlink(missing_ok=True)
 
     def __enter__(self) -> BotServer:
         return self.start()
@@ -177,103 +156,50 @@ class BotServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def watch(self) -> int:
-        """Block until a child exits (reported) or Ctrl-C; then stop both."""
-        try:
-            while True:
-                for name, process in self.processes.items():
-                    if process.poll() is not None:
-                        print(f"The {name} server stopped (exit code {process.returncode}).")
-                        return 1
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            print("\nStopping.")
-            return 0
-        finally:
-            self.stop()
 
-
-def stop_on_sigterm(*_: object) -> None:
-    raise KeyboardInterrupt
-
-
-def api_args(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Rasa's HTTP API stays off unless ENABLE_API is set, and then needs a secret."""
-    if environ.get("ENABLE_API", "").lower() not in ("1", "true", "yes"):
-        return ()
-    if environ.get("RASA_API_TOKEN"):
-        return ("--enable-api", "--auth-token", environ["RASA_API_TOKEN"])
-    if environ.get("RASA_JWT_SECRET"):
-        return ("--enable-api", "--jwt-secret", environ["RASA_JWT_SECRET"])
-    raise RuntimeError("ENABLE_API is set but neither RASA_API_TOKEN nor RASA_JWT_SECRET is.")
-
-
-def configured_bot(
-    rasa_port: int, action_port: int, environ: Mapping[str, str]
-) -> tuple[BotServer, dict | None]:
-    """The bot as the environment configures it, after checking its services are up."""
-    # Imported here: they pull in Rasa, which `import ops.launcher` does not need.
-    from bot.channels.telegram import credentials_from_env
-    from ops.services import check_services, endpoints_from_env
-
-    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
-    telegram = credentials_from_env(environ)
-    credentials.update(telegram or {})
-    endpoints = endpoints_from_env(yaml.safe_load((ROOT / "endpoints.yml").read_text()), environ)
-    check_services(endpoints)
-    bot = BotServer(
-        rasa_port=rasa_port,
-        action_port=action_port,
-        endpoints=endpoints,
-        credentials=credentials,
-        extra_args=api_args(environ),
-    )
-    return bot, telegram
+def print_endpoints(bot: BotServer) -> None:
+    settings = bot.settings
+    host = "localhost" if settings.rasa_interface == "127.0.0.1" else settings.rasa_interface
+    print(f"Action server:   {bot.action_url}/webhook (listening on {settings.action_host})")
+    print(f"REST channel:    http://{host}:{bot.rasa_port}/webhooks/rest/webhook")
+    print(f"Socket.IO:       http://{host}:{bot.rasa_port}/socket.io/")
+    print(f"Chat page:       http://{host}:{bot.rasa_port}/chat/")
+    if settings.telegram:
+        print(f"Telegram:        webhook at {settings.telegram.webhook_url}")
+    else:
+        print("Telegram: off (set TELEGRAM_TOKEN, TELEGRAM_BOT_NAME, TELEGRAM_WEBHOOK_URL)")
 
 
 def main() -> int:
-    # A service manager stops us with SIGTERM: shut both servers down as on Ctrl-C.
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shell", action="store_true", help="chat in this terminal")
     args = parser.parse_args()
-    rasa_port = int(os.environ.get("RASA_PORT", 5005))
-    action_port = int(os.environ.get("ACTION_PORT", 5055))
     try:
-        bot, telegram = configured_bot(rasa_port, action_port, os.environ)
-    except RuntimeError as error:
+        bot = BotServer()
+        check_services(bot.settings)
+    except (SettingsError, ServiceUnavailable) as error:
         print(f"Could not start the bot: {error}", file=sys.stderr)
         return 1
+    supervisor = bot.supervisor
+    supervisor.stop_on_signals()
+    if args.shell:
+        actions = Supervisor([bot.action_service()])
+        actions.stop_on_signals()
+        with actions:
+            return subprocess.call(bot.rasa_args("shell"), cwd=ROOT, env={**os.environ, **bot.env})
+    print("Starting the action server and the Rasa server (loading the model)...", flush=True)
     try:
-        bot.start_actions()
-        print(f"Action server:   {bot.action_url}/webhook")
-        if args.shell:
-            try:
-                return subprocess.call(
-                    bot.rasa_args("shell"), cwd=ROOT, env={**os.environ, **SERVER_ENV}
-                )
-            finally:
-                bot.stop()
-        print("Starting the Rasa server (loading the model)...")
-        bot.start_rasa()
+        bot.start()
     except (RuntimeError, TimeoutError) as error:
         print(f"Could not start the bot: {error}", file=sys.stderr)
-        bot.stop()
         return 1
-    except KeyboardInterrupt:
-        bot.stop()
+    except InterruptedError:
         return 0
-    print(f"REST channel:    http://localhost:{rasa_port}/webhooks/rest/webhook")
-    print(f"Socket.IO:       http://localhost:{rasa_port}/socket.io/")
-    print(f"Chat page:       http://localhost:{rasa_port}/chat/")
-    if telegram:
-        print(f"Telegram:        webhook at {os.environ['TELEGRAM_WEBHOOK_URL']}")
-    else:
-        print(
-            "Telegram: off (set TELEGRAM_TOKEN, TELEGRAM_BOT_NAME, TELEGRAM_WEBHOOK_URL to enable)"
-        )
+    print_endpoints(bot)
     print("Ready. Press Ctrl-C to stop.", flush=True)
-    return bot.watch()
+    supervisor.run()
+    print("Stopped.")
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 
 import pytest
@@ -13,32 +12,27 @@ import pytest
 REPLY_TIMEOUT_SECONDS = 10
 
 BAD_INPUTS = {
-    "empty": "",
-    "whitespace only": " \t\n  ",
-    "100 kB": "blorf " * 20_000,
-    "emoji only": "😩😩🙏",
+    "empty": ("", "utter_not_understood"),
+    "whitespace only": (" \t\n  ", "utter_not_understood"),
+    "emoji only": ("😩😩🙏", "utter_not_understood"),
+    "100 kB": ("blorf " * 20_000, "utter_message_too_long"),
     # No language detection: an unknown language scores low and falls back to "please ask
     # in English", rather than being guessed as off-topic.
-    "spanish": "me duele la espalda",
+    "spanish": ("me duele la espalda", "utter_not_understood"),
+    # Rasa reads a leading "/" as an intent; only our own buttons' payloads are let through.
+    "a payload we never send": ("/restart", "utter_not_understood"),
 }
 
 
-def post(url: str, sender: str, text: str) -> tuple[int, list[dict]]:
-    """The HTTP status and the bot's messages, as a REST client sees them."""
-    body = json.dumps({"sender": sender, "message": text}).encode()
-    request = urllib.request.Request(url, body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=REPLY_TIMEOUT_SECONDS) as response:
-        return response.status, json.loads(response.read())
-
-
-@pytest.mark.parametrize("text", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
-def test_bad_input_gets_not_understood_and_the_bot_recovers(text, rest, responses, knowledge):
+@pytest.mark.parametrize("case", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_gets_a_clear_reply_and_the_bot_recovers(case, rest, responses, knowledge):
+    text, expected = case
     sender = f"bad-input-{uuid.uuid4()}"
     started = time.monotonic()
-    status, replies = post(rest.url, sender, text)
+    status, body = rest.post(json.dumps({"sender": sender, "message": text}).encode())
     assert time.monotonic() - started < REPLY_TIMEOUT_SECONDS
     assert status == 200
-    assert [m.get("text") for m in replies] == [responses["utter_not_understood"]]
+    assert [m.get("text") for m in json.loads(body)] == [responses[expected]]
 
     # The same conversation still gets normal answers afterwards.
     assert rest.texts(sender, "does massage help") == [

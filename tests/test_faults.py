@@ -12,7 +12,7 @@ import pytest
 import redis
 from helpers.servers import OUTPUT_DIR, RestClient, sqlite_bot
 
-from ops.launcher import BotServer, configured_bot, free_port
+from ops.launcher import BotServer, free_port
 
 pytestmark = pytest.mark.bot
 
@@ -39,7 +39,7 @@ def timed_texts(client: RestClient, sender: str, text: str) -> tuple[list[str], 
 
 def test_action_server_down_gets_a_polite_reply_and_red_flags_still_work(own_bot, responses):
     client = RestClient(own_bot.rest_url)
-    actions = own_bot.processes["actions"]
+    actions = own_bot.supervisor.process("actions")
     os.killpg(actions.pid, signal.SIGTERM)
     actions.wait(timeout=15)
 
@@ -53,7 +53,7 @@ def test_action_server_down_gets_a_polite_reply_and_red_flags_still_work(own_bot
 
 def test_slow_action_server_gets_a_polite_reply_within_five_seconds(own_bot, responses):
     client = RestClient(own_bot.rest_url)
-    actions = own_bot.processes["actions"]
+    actions = own_bot.supervisor.process("actions")
     os.killpg(actions.pid, signal.SIGSTOP)  # alive but never answering
     try:
         texts, seconds = timed_texts(client, f"slow-{uuid.uuid4()}", "should i use ice or heat")
@@ -105,11 +105,9 @@ def start_redis(port: int, directory) -> subprocess.Popen:
 def test_redis_going_away_fails_fast_and_recovers(tmp_path, knowledge, responses):
     port = free_port()
     redis_server = start_redis(port, tmp_path)
-    environ = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
-    bot, _ = configured_bot(free_port(), free_port(), environ)
-    bot.endpoints["tracker_store"]["db"] = str(tmp_path / "conversations.db")
-    bot.log_dir = OUTPUT_DIR / "logs" / "faults-redis"
-    with bot:
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    db = tmp_path / "conversations.db"
+    with sqlite_bot(db, OUTPUT_DIR / "logs" / "faults-redis", REDIS_URL=redis_url) as bot:
         client = RestClient(bot.rest_url)
         sender = f"redis-{uuid.uuid4()}"
         assert client.texts(sender, "hello")

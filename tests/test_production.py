@@ -15,14 +15,13 @@ import psycopg2
 import pytest
 from helpers.servers import OUTPUT_DIR, RestClient
 
-from ops.launcher import ROOT, api_args, configured_bot, free_port
-from ops.services import LOCK_STORE
+from ops.launcher import ROOT, BotServer, free_port
 
 pytestmark = pytest.mark.services
 
 
 def start_failure(**environ: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port()), **environ}
+    env = {**os.environ, "RASA_PORT": str(free_port()), **environ}
     return subprocess.run(
         [sys.executable, "-m", "ops.launcher"],
         cwd=ROOT,
@@ -55,16 +54,14 @@ def production_bot(postgres_database):
         "ENABLE_API": "true",
         "RASA_API_TOKEN": "test-token",
     }
-    bot, _ = configured_bot(free_port(), free_port(), environ)
-    bot.log_dir = OUTPUT_DIR / "logs" / "production"
-    with bot:
+    log_dir = OUTPUT_DIR / "logs" / "production"
+    with BotServer(free_port(), free_port(), env=environ, log_dir=log_dir) as bot:
         yield bot
 
 
 def test_conversations_are_stored_in_postgresql_with_a_redis_lock(
     production_bot, postgres_database, knowledge
 ):
-    assert production_bot.endpoints["lock_store"]["type"] == LOCK_STORE
     client = RestClient(production_bot.rest_url)
     sender = f"pg-{uuid.uuid4()}"
     client.send(sender, "it's been hurting for 3 weeks")
@@ -88,7 +85,7 @@ def test_the_http_api_needs_its_token(production_bot):
 
 
 def test_the_http_api_is_off_by_default(bot):
-    assert api_args({}) == ()
+    assert bot.settings.api is None
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{bot.url}/status", timeout=10)
     assert missing.value.code == 404

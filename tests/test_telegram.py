@@ -12,12 +12,11 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import yaml
-from helpers.servers import OUTPUT_DIR
+from helpers.servers import OUTPUT_DIR, sqlite_bot
 from helpers.telegram_emulator import TelegramChat, TelegramEmulator
 
-from bot.channels.telegram import SECRET_HEADER, credentials_from_env
-from ops.launcher import ROOT, BotServer, free_port
+from bot.channels.telegram import SECRET_HEADER
+from ops.launcher import BotServer, free_port
 
 pytestmark = pytest.mark.bot
 
@@ -46,19 +45,8 @@ def telegram_bot(emulator, tmp_path_factory) -> BotServer:
         "TELEGRAM_SECRET_TOKEN": SECRET,
         "TELEGRAM_API_BASE_URL": emulator.api_url,
     }
-    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
-    endpoints["tracker_store"]["db"] = str(tmp_path_factory.mktemp("telegram") / "trackers.db")
-    server = BotServer(
-        rasa_port=rasa_port,
-        action_port=free_port(),
-        endpoints=endpoints,
-        credentials={
-            **yaml.safe_load((ROOT / "credentials.yml").read_text()),
-            **credentials_from_env(environ),
-        },
-        log_dir=OUTPUT_DIR / "logs" / "telegram",
-    )
-    with server:
+    db = tmp_path_factory.mktemp("telegram") / "trackers.db"
+    with sqlite_bot(db, OUTPUT_DIR / "logs" / "telegram", rasa_port, **environ) as server:
         server.webhook_url = environ["TELEGRAM_WEBHOOK_URL"]
         yield server
 
@@ -196,8 +184,3 @@ def test_button_payloads_fit_in_telegram_callback_data(knowledge, domain):
     assert buttons
     # Telegram refuses a whole message whose callback_data exceeds 64 bytes.
     assert max(len(button["payload"].encode()) for button in buttons) <= 64
-
-
-def test_without_its_settings_the_bot_starts_without_telegram():
-    assert credentials_from_env({}) is None
-    assert credentials_from_env({"TELEGRAM_TOKEN": TOKEN, "TELEGRAM_BOT_NAME": BOT_NAME}) is None

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import uuid
 
+import sqlalchemy as sa
 from rasa.shared.core.domain import Domain
 
 from bot.stores.tracker_store import RECENT_TURNS, SnapshotSQLTrackerStore
@@ -30,14 +31,15 @@ def test_a_long_conversation_keeps_its_context_and_its_full_history(bot, rest, k
     advice = knowledge.advice["persistent_pain"].answer
     assert last == [f"{knowledge.entries['massage'].answer}\n\n{advice}"]
 
-    db = bot.endpoints["tracker_store"]["db"]
+    db = sa.engine.make_url(bot.settings.database_url).database
     with sqlite3.connect(db) as connection:
         (user_events,) = connection.execute(
             "SELECT COUNT(*) FROM events WHERE sender_id = ? AND type_name = 'user'", (sender,)
         ).fetchone()
     assert user_events == turns + 2
 
-    store = SnapshotSQLTrackerStore(Domain.load(ROOT / "domain.yml"), dialect="sqlite", db=db)
+    domain = Domain.load(ROOT / "domain.yml")
+    store = SnapshotSQLTrackerStore(domain, database_url=bot.settings.database_url)
     tracker = asyncio.run(store.retrieve(sender))
     assert tracker.get_slot("pain_persistence") == "persistent"
     user_turns_loaded = [e for e in tracker.events if e.type_name == "user"]

@@ -35,7 +35,7 @@ def conversations(bot, rest) -> dict[str, str]:
 
 
 def db_url(bot) -> str:
-    return f"sqlite:///{bot.endpoints['tracker_store']['db']}"
+    return bot.settings.database_url
 
 
 def by_text(inbox: Inbox) -> dict:

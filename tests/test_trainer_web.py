@@ -10,10 +10,11 @@ import urllib.request
 import uuid
 
 import pytest
+from helpers.servers import wait_until_up
 from helpers.trainer_projects import project_with_model, snapshot
 from playwright.sync_api import expect, sync_playwright
 
-from ops.launcher import ROOT, SERVER_ENV, free_port, wait_until_up
+from ops.launcher import ROOT, SERVER_ENV, free_port
 from trainer.examples import read_examples
 
 pytestmark = pytest.mark.browser
@@ -45,7 +46,7 @@ def workbench(bot, rest, tmp_path):
     rest.send(f"trainer-web-{uuid.uuid4().hex[:8]}", UNCLEAR)
     project = project_with_model(tmp_path / "bot")
     port = free_port()
-    db_url = f"sqlite:///{bot.endpoints['tracker_store']['db']}"
+    db_url = bot.settings.database_url
     env = {**clean_env(), "TRAINER_PASSWORD": PASSWORD}
     process = start_workbench(project, db_url, env, "--port", str(port))
     try:

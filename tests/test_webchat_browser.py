@@ -14,7 +14,7 @@ import pytest
 from helpers.servers import OUTPUT_DIR
 from playwright.sync_api import Page, expect, sync_playwright
 
-from bot.channels.webchat import MAX_MESSAGE_CHARS
+from ops.settings import current
 
 pytestmark = pytest.mark.browser
 
@@ -156,12 +156,11 @@ def test_start_over_begins_a_new_conversation(chat_page, responses):
     assert page.evaluate("JSON.parse(localStorage.chat_session).session_id") != first_session
 
 
-def test_an_overlong_message_says_why_it_was_not_sent(chat_page, responses):
+def test_an_overlong_message_gets_a_plain_reply(chat_page, responses):
     expect(chat_page.reply(responses["utter_greet"])).to_be_visible(timeout=REPLY_TIMEOUT_MS)
-    chat_page.say("a" * (MAX_MESSAGE_CHARS + 1))
-    notice = chat_page.page.locator("#notice")
-    expect(notice).to_be_visible(timeout=REPLY_TIMEOUT_MS)
-    expect(notice).to_contain_text(f"longer than {MAX_MESSAGE_CHARS} characters")
+    chat_page.say("a" * (current().limits.max_message_chars + 1))
+    reply = chat_page.reply(responses["utter_message_too_long"])
+    expect(reply).to_be_visible(timeout=REPLY_TIMEOUT_MS)
 
 
 def test_the_page_loads_nothing_from_other_hosts(chat_page, bot, knowledge):

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import urllib.request
+import uuid
 
 import pytest
 import socketio
 from helpers.socketio_chat import ChatSession
 
-from bot.channels.webchat import (
-    ALLOWED_ORIGINS_ENV,
-    MAX_MESSAGE_CHARS,
-    MAX_PACKET_BYTES,
-    REJECTED_EVENT,
-    allowed_origins,
-)
+from bot.channels.webchat import MAX_PACKET_BYTES, REJECTED_EVENT
+from ops.settings import current
 
 LIFTING_QUESTION = "why does my upper back hurt after lifting"
 RED_FLAG = "my back hurts and I have chest pain"
@@ -47,7 +43,7 @@ def texts(received: list[tuple[str, object]]) -> list[str]:
 
 def bot_is_up(bot) -> bool:
     with urllib.request.urlopen(f"{bot.url}/webhooks/rest/", timeout=5) as response:
-        return response.status == 200 and bot.processes["rasa"].poll() is None
+        return response.status == 200 and bot.supervisor.process("rasa").poll() is None
 
 
 def test_session_and_answer_with_quick_replies(chat, knowledge, responses):
@@ -106,11 +102,16 @@ BAD_MESSAGES = {
     "a list": ["hello"],
     "null": None,
     "no message": {},
-    "empty message": {"message": "   "},
     "message not text": {"message": {"text": "hi"}},
-    "too long": {"message": "a" * (MAX_MESSAGE_CHARS + 1)},
     "another session": {"message": "hi", "session_id": "0123456789abcdef"},
     "customData not an object": {"message": "hi", "customData": "[1, 2"},
+    "customData with unknown keys": {"message": "hi", "customData": {"user": "x\ud800"}},
+}
+# The same replies as the REST channel gives, from the same input policy.
+UNANSWERABLE = {
+    "empty": ("   ", "utter_not_understood"),
+    "no words": ("😩🙏 !!", "utter_not_understood"),
+    "too long": ("a" * (current().limits.max_message_chars + 1), "utter_message_too_long"),
 }
 
 
@@ -136,6 +137,18 @@ def test_malformed_messages_get_a_clear_error_and_nothing_else(chat, bot, payloa
     assert session.wait_for(REJECTED_EVENT)["reason"]
     assert texts(session.drain()) == []
     assert bot_is_up(bot)
+
+
+@pytest.mark.parametrize("case", UNANSWERABLE.values(), ids=UNANSWERABLE.keys())
+def test_messages_with_no_words_or_too_many_get_the_rest_channels_reply(
+    chat, rest, responses, case
+):
+    text, expected = case
+    session = chat()
+    session.start()
+    session.say(text)
+    session.wait_for_text(responses[expected])
+    assert rest.texts(f"rest-{uuid.uuid4()}", text) == [responses[expected]]
 
 
 @pytest.mark.parametrize("request_data", ["hello", None, {"session_id": "../" * 40}, [1]])
@@ -167,11 +180,3 @@ def test_sockets_from_other_origins_are_refused(chat, bot):
     with pytest.raises(socketio.exceptions.ConnectionError):
         chat({"Origin": "http://elsewhere.example"})
     assert chat({"Origin": bot.url}).start()
-
-
-def test_allowed_origins_come_from_the_environment():
-    assert allowed_origins({}) is None  # python-socketio: the page's own origin only
-    environ = {ALLOWED_ORIGINS_ENV: "https://chat.example.org, https://example.org/"}
-    assert allowed_origins(environ) == ["https://chat.example.org", "https://example.org"]
-    with pytest.raises(ValueError, match="not allowed"):
-        allowed_origins({ALLOWED_ORIGINS_ENV: "*"})

@@ -1,13 +1,15 @@
 """Telegram channel: Rasa's connector, made testable offline and safe to expose.
 
 Rasa 3.6's connector always talks to api.telegram.org, accepts any POST to its webhook
-and silently drops messages that are not text. This one, referenced from credentials by
-its module path (`CHANNEL`):
+and silently drops messages that are not text. This one, named in credentials.yml and
+configured from the environment (ops/settings.py: TELEGRAM_*; without them it is off):
 - takes an optional `api_base_url`, so tests run the whole path against a Bot API emulator;
 - registers the webhook with a secret token and answers 403 to requests without it;
 - sends non-text messages (stickers, photos, voice, edits) to the assistant as the
   `non_text_message` intent, so the reply's wording stays in domain.yml;
-- shows buttons as an inline keyboard, one per row, and takes a tap as the user's answer.
+- shows buttons as an inline keyboard, one per row, and takes a tap as the user's answer;
+- passes the chat id and the text through bot.channels.input_policy, and answers within
+  the reply deadline (bot.channels.reply_guard), like the other channels.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -31,34 +33,20 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.input_policy import clean_user_text
+from bot.channels import input_policy
+from bot.channels.reply_guard import answer_in_time
+from bot.channels.server import configure_server
+from ops.settings import Telegram, current
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "bot.channels.telegram.TelegramInput"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-REQUIRED_ENV = ("TELEGRAM_TOKEN", "TELEGRAM_BOT_NAME", "TELEGRAM_WEBHOOK_URL")
 # Payloads the assistant's rules answer; they skip NLU like a button tap does.
 NON_TEXT_MESSAGE = "/non_text_message"
 GREET = "/greet"
 # Telegram clients send /start when a user opens the bot for the first time.
 START_COMMAND = "/start"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-
-
-def credentials_from_env(environ: Mapping[str, str]) -> dict | None:
-    """The credentials entry for this channel, or None when Telegram is not configured."""
-    if not all(environ.get(name) for name in REQUIRED_ENV):
-        return None
-    return {
-        CHANNEL: {
-            "access_token": environ["TELEGRAM_TOKEN"],
-            "verify": environ["TELEGRAM_BOT_NAME"],
-            "webhook_url": environ["TELEGRAM_WEBHOOK_URL"],
-            "secret_token": environ.get("TELEGRAM_SECRET_TOKEN") or None,
-            "api_base_url": environ.get("TELEGRAM_API_BASE_URL") or None,
-        }
-    }
 
 
 class TelegramOutput(telegram.TelegramOutput):
@@ -88,32 +76,23 @@ class TelegramInput(telegram.TelegramInput):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> TelegramInput:
-        if not credentials:
-            cls.raise_missing_credentials_exception()
-        return cls(
-            credentials.get("access_token"),
-            credentials.get("verify"),
-            credentials.get("webhook_url"),
-            secret_token=credentials.get("secret_token"),
-            api_base_url=credentials.get("api_base_url"),
-        )
+        # Configured from the environment, so `rasa run` and `make run` agree.
+        settings = current().telegram
+        if settings is None:
+            return cls(None)
+        return cls(settings)
 
-    def __init__(
-        self,
-        access_token: str,
-        verify: str,
-        webhook_url: str,
-        secret_token: str | None = None,
-        api_base_url: str | None = None,
-    ) -> None:
-        super().__init__(access_token, verify, webhook_url, debug_mode=False)
+    def __init__(self, settings: Telegram | None) -> None:
+        self.settings = settings
+        if settings is None:
+            return
+        super().__init__(settings.token, settings.bot_name, settings.webhook_url, debug_mode=False)
         # Without a configured secret a fresh one still locks the webhook: every start
         # hands it to Telegram through setWebhook.
-        self.secret_token = secret_token or secrets.token_urlsafe(32)
-        self.api_base_url = api_base_url
+        self.secret_token = settings.secret_token or secrets.token_urlsafe(32)
 
     def get_output_channel(self) -> TelegramOutput:
-        return TelegramOutput(self.access_token, self.api_base_url)
+        return TelegramOutput(self.access_token, self.settings.api_base_url)
 
     async def register_webhook(self) -> None:
         """Check the token belongs to the bot named `verify`, then point Telegram here."""
@@ -141,10 +120,21 @@ class TelegramInput(telegram.TelegramInput):
         logger.info("Telegram webhook set to %s", self.webhook_url)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        telegram_webhook = Blueprint("telegram_webhook", __name__)
+        configure_server(telegram_webhook)
+        if self.settings is None:
+            logger.info("Telegram is off: TELEGRAM_TOKEN, _BOT_NAME and _WEBHOOK_URL are not set.")
+
+            @telegram_webhook.route("/webhook", methods=["POST"])
+            async def off(_: Request) -> HTTPResponse:
+                return response.json({"error": "Telegram is not configured."}, status=404)
+
+            return telegram_webhook
+
         # Rasa builds blueprints before its event loop starts, as its own connector does.
         asyncio.run(self.register_webhook())
         out_channel = self.get_output_channel()
-        telegram_webhook = Blueprint("telegram_webhook", __name__)
+        deadline = current().limits.reply_deadline_seconds
 
         @telegram_webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -157,37 +147,46 @@ class TelegramInput(telegram.TelegramInput):
                 return response.text("forbidden", status=403)
             if not isinstance(request.json, dict):
                 return response.text("the body must be a Telegram update object", status=400)
-            update = Update(**request.json)
             try:
+                update = Update(**request.json)
                 chat_and_text = await self.user_input(update, out_channel)
-                if chat_and_text is not None:
-                    chat_id, text = chat_and_text
-                    await on_new_message(
-                        UserMessage(text, out_channel, chat_id, input_channel=self.name())
-                    )
-            except Exception:
+            except Exception as error:  # noqa: BLE001 - a malformed update is dropped
                 # Telegram re-sends an update until it gets a 200: that would repeat the error.
-                logger.exception("Could not handle Telegram update %s", update.update_id)
+                logger.warning("Dropped a Telegram update: %s", type(error).__name__)
+                return response.text("success")
+            if chat_and_text is not None:
+                chat_id, text = chat_and_text
+                message = UserMessage(text, out_channel, chat_id, input_channel=self.name())
+                agent = getattr(request.app.ctx, "agent", None)
+                await answer_in_time(on_new_message, message, agent, deadline)
             return response.text("success")
 
         return telegram_webhook
 
     @staticmethod
-    async def user_input(update: Update, out_channel: TelegramOutput) -> tuple[int, str] | None:
-        """The chat and what the user said in it, or None for updates with no chat."""
+    async def user_input(update: Update, out_channel: TelegramOutput) -> tuple[str, str] | None:
+        """The chat and what the user said in it, or None for updates with no chat.
+
+        RefusedInput when the chat id is not one we can store.
+        """
+        limits = current().limits
         if update.callback_query is not None:
             query = update.callback_query
             # Stops the spinner on the tapped button.
             await out_channel.answer_callback_query(query.id)
             if query.message is None:
                 return None
-            return query.message.chat.id, query.data
+            # Button data comes back from the client: it is checked like typed text.
+            text = input_policy.message_text(query.data or "", limits)
+            return input_policy.sender_id(query.message.chat.id), text
         message = update.message
         if message is not None and message.text is not None:
-            is_start = message.text.partition(" ")[0] == START_COMMAND
-            return message.chat.id, GREET if is_start else clean_user_text(message.text)
+            chat = input_policy.sender_id(message.chat.id)
+            if message.text.partition(" ")[0] == START_COMMAND:
+                return chat, GREET
+            return chat, input_policy.message_text(message.text, limits)
         # Stickers, photos, voice and edits of earlier messages.
         message = message or update.edited_message
         if message is None:
             return None
-        return message.chat.id, NON_TEXT_MESSAGE
+        return input_policy.sender_id(message.chat.id), NON_TEXT_MESSAGE

@@ -1,22 +1,25 @@
 """Web chat channel: Rasa's socket.io channel plus the chat page, on one origin.
 
-Referenced from credentials.yml by its module path (`CHANNEL`). Against Rasa 3.6's
-`socketio` channel it:
+Referenced from credentials.yml by its module path. Against Rasa 3.6's `socketio`
+channel it:
 - serves the page in web/ and botfront's rasa-webchat bundle at /chat/, so the page, its
   assets and the socket are one origin and the page needs no other host;
 - accepts sockets only from the page's own origin, or from the origins listed in
   WEBCHAT_ALLOWED_ORIGINS (comma-separated); `*` is refused;
 - awaits `enter_room` (python-socketio 5.10+ made it a coroutine; Rasa 3.6 does not await
   it, so with session_persistence its replies reach nobody);
-- answers a `message_rejected` event, and does nothing else, for messages that are
-  malformed, too long, sent before `session_confirm` or for another session;
+- passes every field through bot.channels.input_policy, like the other channels: a
+  message that is too long or has no words gets the same reply as in REST; a packet
+  that is not a message, or is sent before `session_confirm` or for another session,
+  gets a `message_rejected` event with the reason, and does nothing else;
+- answers within the reply deadline, or with the same fallback as REST
+  (bot.channels.reply_guard);
 - forwards a response's `metadata` to the widget: domain.yml marks utter_emergency with
   rasa-webchat's `customCss`, so the page shows it in its emergency style.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,23 +28,21 @@ from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
-from sanic import Blueprint, response
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from bot import ROOT
+from bot.channels import input_policy
+from bot.channels.reply_guard import answer_in_time
+from bot.channels.server import configure_server
+from ops.settings import ROOT, current
 
-CHANNEL = "bot.channels.webchat.WebChatInput"
 WEB_DIR = ROOT / "web"
 WIDGET_BUNDLE = ROOT / "node_modules" / "rasa-webchat" / "lib" / "index.js"
-ALLOWED_ORIGINS_ENV = "WEBCHAT_ALLOWED_ORIGINS"
 REJECTED_EVENT = "message_rejected"
-MAX_MESSAGE_CHARS = 1000
 # Engine.IO closes a connection whose packet is bigger than this (its default is 1 MB).
 MAX_PACKET_BYTES = 16 * 1024
-# rasa-webchat and this channel use uuid4 hex; anything else gets a fresh session.
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # The widget's stylesheets import a web font from Google; the page uses system fonts.
 REMOTE_CSS_IMPORT = re.compile(rb"@import url\(https?://[^)]*\);")
 
@@ -58,15 +59,6 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def allowed_origins(environ: dict[str, str]) -> list[str] | None:
-    """Origins that may open a socket; None means the page's own origin only."""
-    origins = [o.strip().rstrip("/") for o in environ.get(ALLOWED_ORIGINS_ENV, "").split(",")]
-    origins = [o for o in origins if o]
-    if "*" in origins:
-        raise ValueError(f"{ALLOWED_ORIGINS_ENV} must list origins; '*' is not allowed")
-    return origins or None
-
-
 @cache
 def widget_bundle() -> bytes:
     if not WIDGET_BUNDLE.exists():
@@ -74,22 +66,20 @@ def widget_bundle() -> bytes:
     return REMOTE_CSS_IMPORT.sub(b"", WIDGET_BUNDLE.read_bytes())
 
 
-def rejection_reason(data: Any, session_id: str | None, metadata_key: str) -> str | None:
-    """Why a user message cannot be handled, or None when it can."""
+def user_message(
+    data: Any, session_id: str | None, metadata_key: str
+) -> tuple[str, dict[str, str] | None]:
+    """The text and metadata of a `user_uttered` packet; RefusedInput says why not."""
     if session_id is None:
-        return "send session_request and wait for session_confirm first"
+        raise input_policy.RefusedInput("Send session_request and wait for session_confirm first.")
     if not isinstance(data, dict):
-        return "a message must be an object with `message` and `session_id`"
-    text = data.get("message")
-    if not isinstance(text, str) or not text.strip():
-        return "`message` must be non-empty text"
-    if len(text) > MAX_MESSAGE_CHARS:
-        return f"`message` is longer than {MAX_MESSAGE_CHARS} characters"
+        raise input_policy.RefusedInput("A message must be an object with message and session_id.")
     if data.get("session_id") != session_id:
-        return "`session_id` is not the session confirmed for this connection"
-    if not isinstance(data.get(metadata_key, {}), dict):
-        return f"`{metadata_key}` must be an object"
-    return None
+        raise input_policy.RefusedInput(
+            "session_id is not the session confirmed for this connection."
+        )
+    text = input_policy.message_text(data.get("message"), current().limits)
+    return text, input_policy.metadata(data.get(metadata_key))
 
 
 class WebChatOutput(SocketIOOutput):
@@ -132,14 +122,20 @@ class WebChatInput(SocketIOInput):
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        settings = current()
+        origins = list(settings.webchat_origins) if settings.webchat_origins else None
         sio = AsyncServer(
-            async_mode="sanic",
-            cors_allowed_origins=allowed_origins(os.environ),
-            max_http_buffer_size=MAX_PACKET_BYTES,
+            async_mode="sanic", cors_allowed_origins=origins, max_http_buffer_size=MAX_PACKET_BYTES
         )
         self.sio = sio
         bundle = widget_bundle()  # fails at startup, not on first page load
         chat = SocketBlueprint(sio, self.socketio_path, "webchat", __name__)
+        configure_server(chat)
+        server: list[Sanic] = []  # the app, once it runs: its agent answers fallbacks
+
+        @chat.listener("before_server_start")
+        async def remember_app(app: Sanic, _loop: object) -> None:
+            server.append(app)
 
         def serve(name: str) -> HTTPResponse:
             headers = {"X-Content-Type-Options": "nosniff"}
@@ -163,10 +159,10 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any = None) -> None:
-            requested = data.get("session_id") if isinstance(data, dict) else None
-            if isinstance(requested, str) and SESSION_ID.fullmatch(requested):
-                session_id = requested
-            else:
+            try:
+                requested = data.get("session_id") if isinstance(data, dict) else None
+                session_id = input_policy.sender_id(requested)
+            except input_policy.RefusedInput:
                 session_id = uuid.uuid4().hex
             if self.session_persistence:
                 previous = (await sio.get_session(sid, namespace=self.namespace)).get("session_id")
@@ -180,19 +176,23 @@ class WebChatInput(SocketIOInput):
         async def handle_message(sid: str, data: Any = None) -> None:
             session = await sio.get_session(sid, namespace=self.namespace)
             session_id = session.get("session_id")
-            reason = rejection_reason(data, session_id, self.metadata_key)
-            if reason:
+            try:
+                text, metadata = user_message(data, session_id, self.metadata_key)
+            except input_policy.RefusedInput as refused:
                 await sio.emit(
-                    REJECTED_EVENT, {"reason": reason}, room=sid, namespace=self.namespace
+                    REJECTED_EVENT, {"reason": str(refused)}, room=sid, namespace=self.namespace
                 )
                 return
             message = UserMessage(
-                data["message"],
+                text,
                 WebChatOutput(sio, self.bot_message_evt),
                 session_id if self.session_persistence else sid,
                 input_channel=self.name(),
-                metadata=data.get(self.metadata_key) or None,
+                metadata=metadata,
             )
-            await on_new_message(message)
+            agent = getattr(server[0].ctx, "agent", None) if server else None
+            await answer_in_time(
+                on_new_message, message, agent, current().limits.reply_deadline_seconds
+            )
 
         return chat

@@ -5,7 +5,8 @@ turn. This store keeps the full history in the same `events` table (for review a
 trainer inbox), and beside it one snapshot row per conversation: the session start, the
 current slot values and the last few turns. A turn loads only that row.
 
-endpoints.yml:  tracker_store: {type: bot.stores.tracker_store.SnapshotSQLTrackerStore, ...}
+endpoints.yml:  tracker_store: {type: bot.stores.tracker_store.SnapshotSQLTrackerStore}
+The database is DATABASE_URL (ops/settings.py): a SQLite file by default.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import ActiveLoop, Event, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from ops.settings import current
+
 # Turns kept in the snapshot: more than any rule or the memoization policy looks back.
 RECENT_TURNS = 5
 # Tracker attributes: how many of its events are stored already, and how many of them
@@ -27,6 +30,25 @@ PREFIX = "_snapshot_prefix_events"
 
 
 class SnapshotSQLTrackerStore(SQLTrackerStore):
+    def __init__(
+        self,
+        domain: Any = None,
+        event_broker: Any = None,
+        database_url: str | None = None,
+        **_: Any,
+    ) -> None:
+        url = sa.engine.make_url(database_url or current().database_url)
+        super().__init__(
+            domain,
+            dialect=url.get_backend_name(),
+            host=url.host,
+            port=url.port,
+            db=url.database,
+            username=url.username,
+            password=url.password,
+            event_broker=event_broker,
+        )
+
     class SQLSnapshot(SQLTrackerStore.Base):
         __tablename__ = "tracker_snapshots"
 
@@ -102,3 +124,12 @@ class SnapshotSQLTrackerStore(SQLTrackerStore):
             "active_loop": tracker.active_loop_name,
             "recent": [e.as_dict() for e in body],
         }
+
+
+class TrackerStoreUnavailable(BaseException):  # noqa: N818 - named for what happened
+    """The database could not load or store a turn.
+
+    A BaseException, like asyncio.CancelledError, so that Rasa's FailSafeTrackerStore
+    (which catches Exception and silently falls back to memory) lets it through: the
+    channel then answers "can't answer right now" and nothing is half-stored.
+    """

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-import yaml
-
-from bot import ROOT
 from ops.launcher import BotServer, free_port
+from ops.settings import ROOT
+from ops.supervisor import answers
 
 OUTPUT_DIR = ROOT / "tests" / "output"
 
@@ -41,10 +42,22 @@ class RestClient:
         return [m["text"] for m in self.send(sender, text) if "text" in m]
 
 
-def sqlite_bot(db: Path, log_dir: Path) -> BotServer:
+def sqlite_bot(db: Path, log_dir: Path, rasa_port: int | None = None, **env: str) -> BotServer:
     """The trained bot and its action server on free ports, with its own SQLite file."""
-    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
-    endpoints["tracker_store"]["db"] = str(db)
     return BotServer(
-        rasa_port=free_port(), action_port=free_port(), endpoints=endpoints, log_dir=log_dir
+        rasa_port=rasa_port or free_port(),
+        action_port=free_port(),
+        env={"DATABASE_URL": f"sqlite:///{db}", "LOCK_FILE": str(db.with_suffix(".locks")), **env},
+        log_dir=log_dir,
     )
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Return once `url` answers; fail if `process` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not answers(url):
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[:3]} exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+        time.sleep(0.2)

@@ -35,7 +35,11 @@ class ChatSession:
         return self.session_id
 
     def say(self, text: str) -> None:
-        message = {"message": text, "customData": {"language": "en"}, "session_id": self.session_id}
+        message = {
+            "message": text,
+            "customData": {"locale": "en-GB"},
+            "session_id": self.session_id,
+        }
         self.client.emit("user_uttered", message)
 
     def wait_for(self, event: str, matches: Callable[[object], bool] = lambda _: True) -> object:

@@ -1,0 +1,107 @@
+"""Every channel's reply deadline, and what a person gets when the assistant can't answer.
+
+Within the deadline a person gets the assistant's answer or, when it timed out or failed
+(action server down or hung, tracker store or lock store unreachable), a clear reply at
+once:
+- a red flag still gets the emergency reply, and an urgent sign the urgent reply: the NLU
+  pipeline decides that alone, without the action server, the tracker store or a lock;
+- anything else gets `utter_unavailable` ("can't answer right now", with the emergency
+  numbers).
+A turn that did not finish is not stored, so nothing is half-stored: Rasa saves a
+tracker only at the end of a turn, and REST replies collected before a failure are
+replaced by the fallback. Logs name the failure, never what the user wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any
+
+import yaml
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY
+
+from bot.stores.tracker_store import TrackerStoreUnavailable
+from ops.settings import ROOT
+
+logger = logging.getLogger(__name__)
+
+# The intents the safety layer sets, and their replies (data/rules/safety.yml).
+SAFETY_REPLIES = {
+    "report_red_flag": "utter_emergency",
+    "report_urgent_symptom": "utter_urgent_care",
+}
+UNAVAILABLE = "utter_unavailable"
+# How long the fallback's own NLU parse may take before the plain fallback goes out.
+SAFETY_PARSE_SECONDS = 1.0
+
+
+@cache
+def domain_responses() -> dict[str, list[dict]]:
+    """domain.yml's responses, read from the file: the fallback works without a model."""
+    return yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
+
+
+class CountingOutput(OutputChannel):
+    """The channel's own output, counting the replies the assistant sends through it."""
+
+    def __init__(self, output: OutputChannel) -> None:
+        self.output = output
+        self.replies = 0
+
+    def name(self) -> str:  # type: ignore[override]  # responses may vary by channel
+        return self.output.name()
+
+    @property
+    def delivered(self) -> bool:
+        """Whether a reply already reached the person (collected REST replies have not)."""
+        return self.replies > 0 and not isinstance(self.output, CollectingOutputChannel)
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        self.replies += 1
+        await self.output.send_response(recipient_id, message)
+
+
+async def fallback_response(agent: Agent | None, text: str) -> str:
+    """The domain response for a message the assistant could not answer in time."""
+    if agent is None or agent.processor is None:
+        return UNAVAILABLE
+    try:
+        parsed = await asyncio.wait_for(
+            agent.processor.parse_message(UserMessage(text)), SAFETY_PARSE_SECONDS
+        )
+    except Exception as error:  # noqa: BLE001 - any failure still gets the plain fallback
+        logger.warning("Safety check of an unanswered message failed: %s", type(error).__name__)
+        return UNAVAILABLE
+    intent = (parsed.get(INTENT) or {}).get(INTENT_NAME_KEY)
+    return SAFETY_REPLIES.get(intent, UNAVAILABLE)
+
+
+async def answer_in_time(
+    handle: Callable[[UserMessage], Awaitable[Any]],
+    message: UserMessage,
+    agent: Agent | None,
+    deadline_seconds: float,
+) -> None:
+    """Let the assistant answer `message`, or send the fallback once it can't."""
+    output = CountingOutput(message.output_channel)
+    message.output_channel = output
+    try:
+        await asyncio.wait_for(handle(message), deadline_seconds)
+        if output.replies:
+            return
+        logger.warning("The assistant sent no reply; sending the fallback.")
+    except asyncio.TimeoutError:
+        logger.warning("No answer within %s s; sending the fallback.", deadline_seconds)
+    except (Exception, TrackerStoreUnavailable) as error:
+        logger.warning("The assistant failed (%s); sending the fallback.", type(error).__name__)
+    if output.delivered:
+        return  # the person already has part of an answer; "can't answer" would confuse
+    if isinstance(output.output, CollectingOutputChannel):
+        output.output.messages.clear()  # never delivered: replaced by the fallback
+    response = await fallback_response(agent, message.text or "")
+    await output.output.send_response(message.sender_id, dict(domain_responses()[response][0]))
