@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from bot import ROOT
+from ops import settings
 
 RASA = str(Path(sys.executable).with_name("rasa"))
 # The action server's own environment (make setup): rasa_sdk and what the actions import.
@@ -71,6 +72,7 @@ class BotServer:
         credentials: dict | None = None,
         log_dir: Path | None = None,
         extra_args: tuple[str, ...] = (),
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.rasa_port = rasa_port
         self.action_port = action_port
@@ -80,12 +82,18 @@ class BotServer:
         self.credentials = credentials or yaml.safe_load((ROOT / "credentials.yml").read_text())
         self.log_dir = log_dir
         self.extra_args = extra_args
+        # The servers' settings (ops/settings.py), over this process's environment.
+        self.environ = dict(environ or {})
         self.processes: dict[str, subprocess.Popen] = {}
         self._config_dir = Path(tempfile.mkdtemp(prefix="bot-config-"))
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **SERVER_ENV, **self.environ}
 
     @property
     def action_url(self) -> str:
@@ -103,7 +111,7 @@ class BotServer:
         process = subprocess.Popen(
             args,
             cwd=ROOT,
-            env={**os.environ, **SERVER_ENV},
+            env=self.env,
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
             start_new_session=True,
@@ -214,19 +222,18 @@ def configured_bot(
     """The bot as the environment configures it, after checking its services are up."""
     # Imported here: they pull in Rasa, which `import ops.launcher` does not need.
     from bot.channels.telegram import credentials_from_env
-    from ops.services import check_services, endpoints_from_env
+    from ops.services import check_services
 
     credentials = yaml.safe_load((ROOT / "credentials.yml").read_text())
     telegram = credentials_from_env(environ)
     credentials.update(telegram or {})
-    endpoints = endpoints_from_env(yaml.safe_load((ROOT / "endpoints.yml").read_text()), environ)
-    check_services(endpoints)
+    check_services(settings.load({**os.environ, **environ}))
     bot = BotServer(
         rasa_port=rasa_port,
         action_port=action_port,
-        endpoints=endpoints,
         credentials=credentials,
         extra_args=api_args(environ),
+        environ=environ,
     )
     return bot, telegram
 
@@ -241,7 +248,7 @@ def main() -> int:
     action_port = int(os.environ.get("ACTION_PORT", 5055))
     try:
         bot, telegram = configured_bot(rasa_port, action_port, os.environ)
-    except RuntimeError as error:
+    except (RuntimeError, settings.SettingsError) as error:
         print(f"Could not start the bot: {error}", file=sys.stderr)
         return 1
     try:
@@ -249,9 +256,7 @@ def main() -> int:
         print(f"Action server:   {bot.action_url}/webhook")
         if args.shell:
             try:
-                return subprocess.call(
-                    bot.rasa_args("shell"), cwd=ROOT, env={**os.environ, **SERVER_ENV}
-                )
+                return subprocess.call(bot.rasa_args("shell"), cwd=ROOT, env=bot.env)
             finally:
                 bot.stop()
         print("Starting the Rasa server (loading the model)...")

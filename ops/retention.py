@@ -1,7 +1,7 @@
 """Delete conversations nobody has touched for longer than the retention period.
 
-make purge                          # RETENTION_DAYS (default 30), tracker store from
-python -m ops.retention --days 30   # endpoints.yml or DATABASE_URL
+make purge                          # RETENTION_DAYS (default 30), in the tracker
+python -m ops.retention --days 30   # store's DATABASE_URL (ops/settings.py)
 
 A conversation goes as a whole (its events and its snapshot) once its newest event is
 older than the period, so no conversation is left half deleted. Run it daily (cron).
@@ -14,25 +14,10 @@ import os
 import time
 
 import sqlalchemy as sa
-import yaml
 
-from bot import ROOT
-from ops.services import endpoints_from_env
+from ops import settings
 
 DEFAULT_RETENTION_DAYS = 30
-
-
-def database_url(tracker_store: dict) -> sa.engine.URL:
-    if tracker_store.get("dialect", "sqlite") == "sqlite":
-        return sa.engine.URL.create("sqlite", database=tracker_store["db"])
-    return sa.engine.URL.create(
-        "postgresql",
-        username=tracker_store["username"],
-        password=tracker_store["password"] or None,
-        host=tracker_store["url"],
-        port=tracker_store["port"],
-        database=tracker_store["db"],
-    )
 
 
 def purge(engine: sa.engine.Engine, days: float, now: float | None = None) -> int:
@@ -68,8 +53,7 @@ def main() -> None:
         default=float(os.environ.get("RETENTION_DAYS", DEFAULT_RETENTION_DAYS)),
     )
     args = parser.parse_args()
-    endpoints = endpoints_from_env(yaml.safe_load((ROOT / "endpoints.yml").read_text()), os.environ)
-    engine = sa.create_engine(database_url(endpoints["tracker_store"]))
+    engine = sa.create_engine(settings.current().database_url)
     deleted = purge(engine, args.days)
     print(f"Deleted {deleted} conversation(s) idle for more than {args.days:g} days.")
 

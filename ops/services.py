@@ -1,17 +1,17 @@
-"""Production services from the environment: PostgreSQL and Redis.
+"""Start-up checks of the production services the settings name: PostgreSQL and Redis.
 
 DATABASE_URL  postgresql://user:password@host:5432/db  -> tracker store (default: SQLite file)
-REDIS_URL     redis://:password@host:6379/0            -> lock store (needed for replicas)
+REDIS_URL     redis://:password@host:6379/0            -> lock store (default: a local file)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-TRACKER_STORE = "bot.stores.tracker_store.SnapshotSQLTrackerStore"
-# Rasa's Redis lock store, safe across replicas (bot/stores/lock_store.py).
-LOCK_STORE = "bot.stores.lock_store.ReplicaSafeRedisLockStore"
+import sqlalchemy as sa
+
+from ops.settings import Settings
+
 CONNECT_TIMEOUT_SECONDS = 3
 
 
@@ -19,66 +19,27 @@ class ServiceUnavailable(RuntimeError):
     """A configured service cannot be reached; the message names it."""
 
 
-def endpoints_from_env(endpoints: dict, environ: Mapping[str, str]) -> dict:
-    """endpoints.yml's settings, with the services the environment names."""
-    endpoints = dict(endpoints)
-    if environ.get("DATABASE_URL"):
-        url = urlsplit(environ["DATABASE_URL"])
-        endpoints["tracker_store"] = {
-            "type": TRACKER_STORE,
-            "dialect": "postgresql",
-            "url": url.hostname,  # Rasa passes `url` to the store as its host
-            "port": url.port or 5432,
-            "db": url.path.lstrip("/"),
-            "username": unquote(url.username or "postgres"),
-            "password": unquote(url.password or ""),
-        }
-    if environ.get("REDIS_URL"):
-        url = urlsplit(environ["REDIS_URL"])
-        endpoints["lock_store"] = {
-            "type": LOCK_STORE,
-            "url": url.hostname,
-            "port": url.port or 6379,
-            "db": int(url.path.lstrip("/") or 0),
-            "password": unquote(url.password) if url.password else None,
-        }
-    return endpoints
-
-
-def check_services(endpoints: dict) -> None:
+def check_services(settings: Settings) -> None:
     """Raise ServiceUnavailable, naming the service, when one cannot be reached.
 
-    Rasa's SQL tracker store would otherwise retry forever at start-up, silently.
+    The servers would otherwise start and then answer every message that they can't.
     """
-    store = endpoints.get("tracker_store") or {}
-    if store.get("dialect") == "postgresql":
+    database = sa.engine.make_url(settings.database_url)
+    if database.get_backend_name() == "postgresql":
         import psycopg2
 
-        where = f"{store['url']}:{store['port']}/{store['db']}"
+        where = f"{database.host}:{database.port or 5432}/{database.database}"
         try:
-            psycopg2.connect(
-                host=store["url"],
-                port=store["port"],
-                dbname=store["db"],
-                user=store["username"],
-                password=store["password"],
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            ).close()
+            psycopg2.connect(settings.database_url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
         except psycopg2.Error as error:
             message = str(error).strip()
             raise ServiceUnavailable(f"PostgreSQL at {where} (DATABASE_URL): {message}") from error
-    lock_store = endpoints.get("lock_store") or {}
-    if lock_store.get("type") == LOCK_STORE:
+    if settings.redis_url:
         import redis
 
-        where = f"{lock_store['url']}:{lock_store['port']}"
+        url = urlsplit(settings.redis_url)
         try:
-            redis.Redis(
-                host=lock_store["url"],
-                port=lock_store["port"],
-                db=lock_store["db"],
-                password=lock_store["password"],
-                socket_timeout=CONNECT_TIMEOUT_SECONDS,
-            ).ping()
+            redis.Redis.from_url(settings.redis_url, socket_timeout=CONNECT_TIMEOUT_SECONDS).ping()
         except redis.RedisError as error:
+            where = f"{url.hostname}:{url.port or 6379}"
             raise ServiceUnavailable(f"Redis at {where} (REDIS_URL): {error}") from error

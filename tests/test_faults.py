@@ -105,9 +105,11 @@ def start_redis(port: int, directory) -> subprocess.Popen:
 def test_redis_going_away_fails_fast_and_recovers(tmp_path, knowledge, responses):
     port = free_port()
     redis_server = start_redis(port, tmp_path)
-    environ = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    environ = {
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'conversations.db'}",
+    }
     bot, _ = configured_bot(free_port(), free_port(), environ)
-    bot.endpoints["tracker_store"]["db"] = str(tmp_path / "conversations.db")
     bot.log_dir = OUTPUT_DIR / "logs" / "faults-redis"
     with bot:
         client = RestClient(bot.rest_url)

@@ -3,20 +3,23 @@ the HTTP API off unless secured, and no message text in INFO logs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 import pytest
 from helpers.servers import OUTPUT_DIR, RestClient
 
+from bot.stores.lock_store import RedisTicketQueues
 from ops.launcher import ROOT, api_args, configured_bot, free_port
-from ops.services import LOCK_STORE
 
 pytestmark = pytest.mark.services
 
@@ -61,10 +64,7 @@ def production_bot(postgres_database):
         yield bot
 
 
-def test_conversations_are_stored_in_postgresql_with_a_redis_lock(
-    production_bot, postgres_database, knowledge
-):
-    assert production_bot.endpoints["lock_store"]["type"] == LOCK_STORE
+def test_conversations_are_stored_in_postgresql(production_bot, postgres_database, knowledge):
     client = RestClient(production_bot.rest_url)
     sender = f"pg-{uuid.uuid4()}"
     client.send(sender, "it's been hurting for 3 weeks")
@@ -77,6 +77,18 @@ def test_conversations_are_stored_in_postgresql_with_a_redis_lock(
             "SELECT COUNT(*) FROM events WHERE sender_id = %s AND type_name = 'user'", (sender,)
         )
         assert cursor.fetchone() == (2,)
+
+
+def test_a_turn_waits_for_the_conversations_ticket_in_redis(production_bot):
+    sender = f"redis-lock-{uuid.uuid4()}"
+    url = production_bot.environ["REDIS_URL"]
+    held = asyncio.run(RedisTicketQueues(url).issue(sender, lifetime=30))
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(RestClient(production_bot.rest_url).texts, sender, "hello")
+        time.sleep(1)
+        assert not reply.done()  # it waits behind the ticket this test holds
+        asyncio.run(RedisTicketQueues(url).remove(sender, held))
+        assert reply.result(timeout=10)
 
 
 def test_the_http_api_needs_its_token(production_bot):

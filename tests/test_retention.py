@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
-import psycopg2
-import pytest
 import sqlalchemy as sa
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
@@ -16,26 +13,9 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.stores.tracker_store import SnapshotSQLTrackerStore
 from ops.launcher import ROOT
-from ops.retention import database_url, purge
-
-pytestmark = pytest.mark.services
+from ops.retention import purge
 
 DAY = 86400
-POSTGRES = {"url": "127.0.0.1", "port": 5432, "username": "postgres", "password": ""}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def tracker_store_settings(request, tmp_path):
-    if request.param == "sqlite":
-        yield {"dialect": "sqlite", "db": str(tmp_path / "conversations.db")}
-        return
-    name = f"retention_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield {"dialect": "postgresql", "db": name, **POSTGRES}
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
 
 
 def save_conversation(store: SnapshotSQLTrackerStore, sender: str, at: float) -> None:
@@ -54,15 +34,14 @@ def senders(engine: sa.engine.Engine, table: str) -> set[str]:
         return {sender for (sender,) in rows}
 
 
-def test_purge_deletes_whole_conversations_older_than_the_period(tracker_store_settings):
-    # As Rasa builds it from endpoints: the `url` setting is the host.
-    settings = dict(tracker_store_settings)
-    host = settings.pop("url", None)
-    store = SnapshotSQLTrackerStore(Domain.load(ROOT / "domain.yml"), host=host, **settings)
+def test_purge_deletes_whole_conversations_older_than_the_period(store_database_url):
+    store = SnapshotSQLTrackerStore(
+        Domain.load(ROOT / "domain.yml"), database_url=store_database_url
+    )
     now = time.time()
     save_conversation(store, "old", now - 40 * DAY)
     save_conversation(store, "recent", now - 2 * DAY)
-    engine = sa.create_engine(database_url(tracker_store_settings))
+    engine = sa.create_engine(store_database_url)
 
     assert purge(engine, days=30, now=now) == 1
 

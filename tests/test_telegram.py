@@ -46,12 +46,14 @@ def telegram_bot(emulator, tmp_path_factory) -> BotServer:
         "TELEGRAM_SECRET_TOKEN": SECRET,
         "TELEGRAM_API_BASE_URL": emulator.api_url,
     }
-    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
-    endpoints["tracker_store"]["db"] = str(tmp_path_factory.mktemp("telegram") / "trackers.db")
+    tmp = tmp_path_factory.mktemp("telegram")
     server = BotServer(
         rasa_port=rasa_port,
         action_port=free_port(),
-        endpoints=endpoints,
+        environ={
+            "DATABASE_URL": f"sqlite:///{tmp / 'trackers.db'}",
+            "LOCK_FILE": str(tmp / "locks.db"),
+        },
         credentials={
             **yaml.safe_load((ROOT / "credentials.yml").read_text()),
             **credentials_from_env(environ),

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from helpers.servers import database_url
 from helpers.trainer_projects import copy_project
 
 from ops.launcher import ROOT
@@ -53,16 +54,15 @@ def test_the_inbox_reads_conversations_stored_in_postgresql(bot, rest, tmp_path,
     sender = f"trainer-pg-{uuid.uuid4().hex[:8]}"
     rest.send(sender, UNCLEAR)
     # The bot's own turns (it runs on SQLite in tests), saved again through our store.
-    source = sa.create_engine(f"sqlite:///{bot.endpoints['tracker_store']['db']}")
+    source = sa.create_engine(database_url(bot))
     with source.connect() as connection:
         events = [json.loads(row) for row in connection.execute(
             sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender}
         ).scalars()]  # fmt: skip
     domain = Domain.load(str(ROOT / "domain.yml"))
     store = SnapshotSQLTrackerStore(
-        domain, dialect="postgresql", host=postgres_db.host, port=postgres_db.port,
-        db=postgres_db.database, username=postgres_db.username,
-    )  # fmt: skip
+        domain, database_url=postgres_db.render_as_string(hide_password=False)
+    )
     asyncio.run(store.save(DialogueStateTracker.from_dict(sender, events, domain.slots)))
     store.engine.dispose()
 

@@ -10,6 +10,7 @@ import urllib.request
 import uuid
 
 import pytest
+from helpers.servers import database_url
 from helpers.trainer_projects import project_with_model, snapshot
 from playwright.sync_api import expect, sync_playwright
 
@@ -45,7 +46,7 @@ def workbench(bot, rest, tmp_path):
     rest.send(f"trainer-web-{uuid.uuid4().hex[:8]}", UNCLEAR)
     project = project_with_model(tmp_path / "bot")
     port = free_port()
-    db_url = f"sqlite:///{bot.endpoints['tracker_store']['db']}"
+    db_url = database_url(bot)
     env = {**clean_env(), "TRAINER_PASSWORD": PASSWORD}
     process = start_workbench(project, db_url, env, "--port", str(port))
     try:

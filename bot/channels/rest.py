@@ -5,9 +5,9 @@ messages that are empty or not text, and waits as long as the action server take
 (up to 5 minutes), then answers nothing if it failed. Here:
 - a body that is not a message gets 400 with the reason;
 - the text is cleaned (bot.channels.input_policy), so any string gets an answer;
-- when the assistant has not answered within `reply_deadline_seconds`, or failed,
-  the user gets `utter_unavailable` from the domain. Safety replies never depend on
-  the action server, so they still arrive.
+- when the assistant has not answered within `reply_deadline_seconds`, or failed, or
+  could not store the turn, the user gets `utter_unavailable` from the domain. Safety
+  replies never depend on the action server, so they still arrive.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sanic.request import Request
 
 from bot import ROOT
 from bot.channels.input_policy import clean_user_text
+from bot.stores.tracker_store import TrackerStoreUnavailable
 
 logger = logging.getLogger(__name__)
 DOMAIN_FILE = ROOT / "domain.yml"
@@ -52,13 +53,17 @@ class GuardedRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         async def answer_in_time(message: UserMessage) -> None:
+            output = message.output_channel
             try:
                 await asyncio.wait_for(on_new_message(message), self.reply_deadline_seconds)
             except asyncio.TimeoutError:
                 logger.warning("No answer within %s s.", self.reply_deadline_seconds)
+            except TrackerStoreUnavailable:
+                # The turn is not stored, so its answer must not be sent (the store logged why).
+                if isinstance(output, CollectingOutputChannel):
+                    output.messages.clear()
             except Exception:
                 logger.exception("The assistant failed to answer.")
-            output = message.output_channel
             if isinstance(output, CollectingOutputChannel) and not output.messages:
                 await output.send_text_message(message.sender_id, unavailable_text())
 

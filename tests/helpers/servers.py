@@ -1,4 +1,4 @@
-"""The bot as tests start it (free ports, its own SQLite file) and a REST client for it."""
+"""The bot as tests start it (free ports, its own SQLite files) and a REST client for it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import json
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-import yaml
 
 from bot import ROOT
 from ops.launcher import BotServer, free_port
@@ -41,10 +39,21 @@ class RestClient:
         return [m["text"] for m in self.send(sender, text) if "text" in m]
 
 
-def sqlite_bot(db: Path, log_dir: Path) -> BotServer:
-    """The trained bot and its action server on free ports, with its own SQLite file."""
-    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
-    endpoints["tracker_store"]["db"] = str(db)
+def sqlite_bot(db: Path, log_dir: Path, **environ: str) -> BotServer:
+    """The trained bot and its action server on free ports, with its own SQLite file (and its
+    own lock file beside it), and any other settings in `environ`."""
     return BotServer(
-        rasa_port=free_port(), action_port=free_port(), endpoints=endpoints, log_dir=log_dir
+        rasa_port=free_port(),
+        action_port=free_port(),
+        log_dir=log_dir,
+        environ={
+            "DATABASE_URL": f"sqlite:///{db}",
+            "LOCK_FILE": str(db.with_name(f"{db.stem}-locks.db")),
+            **environ,
+        },
     )
+
+
+def database_url(bot: BotServer) -> str:
+    """Where the bot stores its conversations."""
+    return bot.environ["DATABASE_URL"]
