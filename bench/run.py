@@ -119,13 +119,17 @@ async def load(url: str, users: int, conversations_per_user: int) -> dict:
 
 
 def started_bot(model: Path, tmp: str, tracker_store: str = TRACKER_STORES["snapshot"]):
-    store = {"type": tracker_store, "dialect": "sqlite", "db": f"{tmp}/conversations.db"}
+    # Our store reads DATABASE_URL; Rasa's SQL store takes its file from endpoints.
+    store = {"type": tracker_store}
+    if tracker_store == TRACKER_STORES["rasa_sql"]:
+        store.update(dialect="sqlite", db=f"{tmp}/conversations.db")
     bot = BotServer(
         rasa_port=free_port(),
         action_port=free_port(),
         model=model,
         endpoints={"tracker_store": store},
         log_dir=Path(tmp),
+        environ={"DATABASE_URL": f"sqlite:///{tmp}/conversations.db"},
     )
     bot.start_actions()
     return bot

@@ -1,5 +1,6 @@
 """Messages sent at once to one conversation (issue 9, item 4): on the embedded default, with
-no Redis, every one is answered with its own answer and stored, one turn after another.
+no Redis, every one is answered with its own answer and stored, one turn after another, also
+when several server processes (Sanic workers) share the conversation.
 
 Rasa's in-memory lock looked at its queue once a second, so in bursts of 8, 12 and 20 messages
 1, 5 and 13 missed the reply deadline: they got "can't answer" and were never stored.
@@ -7,12 +8,31 @@ Rasa's in-memory lock looked at its queue once a second, so in bursts of 8, 12 a
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from helpers.conversations import OPENINGS, entry_questions, expected_texts, stored_dialogue
-from helpers.servers import RestClient, database_url
+from helpers.servers import OUTPUT_DIR, RestClient, database_url, sqlite_bot
+
+
+def ticket_holders(lock_file: Path, stop: threading.Event) -> set[int]:
+    """The processes seen holding or waiting for a ticket in the lock file until `stop`."""
+    seen: set[int] = set()
+    while not stop.is_set():
+        if lock_file.exists():
+            with (
+                contextlib.closing(sqlite3.connect(lock_file, timeout=5)) as connection,
+                contextlib.suppress(sqlite3.OperationalError),  # no table yet
+            ):
+                seen.update(pid for (pid,) in connection.execute("SELECT pid FROM tickets"))
+        time.sleep(0.005)
+    return seen
 
 
 def send_burst(client: RestClient, sender: str, questions: list[str]) -> list[list[str]]:
@@ -48,3 +68,18 @@ def test_a_burst_on_one_conversation_is_answered_and_stored_turn_by_turn(
     bot, rest, size, knowledge, domain
 ):
     check_burst(rest, database_url(bot), size, knowledge, domain)
+
+
+@pytest.mark.bot
+def test_two_server_processes_on_the_embedded_default_take_turns_too(tmp_path, knowledge, domain):
+    db = tmp_path / "conversations.db"
+    with sqlite_bot(db, OUTPUT_DIR / "logs" / "workers", SANIC_WORKERS="2") as bot:
+        stop = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            watching = pool.submit(ticket_holders, Path(bot.environ["LOCK_FILE"]), stop)
+            try:
+                for _ in range(2):
+                    check_burst(RestClient(bot.rest_url), database_url(bot), 20, knowledge, domain)
+            finally:
+                stop.set()
+        assert len(watching.result()) == 2  # both workers drew tickets for the conversations
