@@ -172,7 +172,8 @@ class SQLiteTicketQueues:
         try:
             yield self._connection
         except BaseException:
-            self._connection.execute("ROLLBACK")
+            if self._connection.in_transaction:  # SQLite ends some failed ones itself
+                self._connection.execute("ROLLBACK")
             raise
         self._connection.execute("COMMIT")
 

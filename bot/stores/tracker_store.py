@@ -254,6 +254,7 @@ class SnapshotSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 update = update.where(SNAPSHOTS.c.data == loaded)
             if connection.execute(update.values(data=snapshot)).rowcount == 0:
                 if loaded is not None:
+                    logger.error("Another turn of a conversation was stored first; not this one.")
                     raise TrackerStoreUnavailable(
                         "Another turn of this conversation was stored first; this one is not."
                     )
