@@ -11,7 +11,7 @@ short:
 
 ConversationLockStore keeps the queues
 - in Redis when REDIS_URL is set (processes on several machines): each change is one Lua
-  script, which Redis runs atomically;
+  script (Redis 5 or later) or one command, which Redis runs atomically;
 - otherwise in a SQLite file on this machine (LOCK_FILE): each change is one
   `BEGIN IMMEDIATE` transaction, and the tickets of a process that is gone (crashed) are
   dropped at once, by its process id (so the processes must share a PID namespace, as they
