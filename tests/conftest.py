@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from helpers.databases import scratch_postgres_database
+from helpers.databases import scratch_database_url, scratch_postgres_database
 from helpers.servers import OUTPUT_DIR, RestClient, sqlite_bot
 
 from bot import ROOT
@@ -44,6 +44,13 @@ def bot(tmp_path_factory) -> Iterator[BotServer]:
 @pytest.fixture(scope="session")
 def rest(bot) -> RestClient:
     return RestClient(bot.rest_url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def store_database_url(request, tmp_path) -> Iterator[str]:
+    """An empty database for a tracker store: a SQLite file, then one on PostgreSQL."""
+    with scratch_database_url(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

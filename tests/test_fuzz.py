@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,12 +30,14 @@ from ops.settings import current
 
 # FUZZ_MESSAGES=300 for a quick run while editing; the suite runs 5,000.
 MESSAGES = int(os.environ.get("FUZZ_MESSAGES", 5_000))
+pytestmark = pytest.mark.bot
 BATCH_CONVERSATIONS = 25
 CONCURRENCY = 16
 REPLY_TIMEOUT = 30
 # A socket.io conversation ends with this; its reply comes after every earlier reply, as
 # the turns of one conversation run one at a time.
 CLOSING_MESSAGE = "/greet"
+STORE_WAIT_SECONDS = 10
 MAX_REQUEST_BYTES = current().limits.max_request_bytes
 
 surrogates = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=4)
@@ -133,15 +136,24 @@ def stored_bot_texts(bot: BotServer, senders: list[str]) -> dict[str, list[str]]
     return stored
 
 
+def paragraphs(texts: list[str]) -> list[str]:
+    # Channels send each paragraph of a reply as its own message.
+    return "\n\n".join(texts).split("\n\n")
+
+
 def check_batch(bot: BotServer, batch: list[Conversation]) -> None:
     assert bot.supervisor.process("rasa").poll() is None, "the Rasa server exited"
-    checked = [c for c in batch if c.unique and c.complete]
-    stored = stored_bot_texts(bot, [c.sender for c in checked])
-    for conversation in checked:
-        # Channels send each paragraph of a reply as its own message.
-        answered = "\n\n".join(conversation.replies).split("\n\n")
-        kept = "\n\n".join(stored[conversation.sender]).split("\n\n")
-        assert kept == answered, f"{conversation.sender}: stored {kept}, answered {answered}"
+    checked = {c.sender: paragraphs(c.replies) for c in batch if c.unique and c.complete}
+    # socket.io sends a turn's replies before the turn is stored: give the last one time.
+    deadline = time.monotonic() + STORE_WAIT_SECONDS
+    while True:
+        found = stored_bot_texts(bot, list(checked))
+        stored = {sender: paragraphs(texts) for sender, texts in found.items()}
+        if stored == checked or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for sender, answered in checked.items():
+        assert stored[sender] == answered, f"{sender}: stored {stored[sender]}, sent {answered}"
 
 
 def rest_conversation(client: RestClient, conversation: Conversation) -> None:

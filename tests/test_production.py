@@ -3,18 +3,22 @@ the HTTP API off unless secured, and no message text in INFO logs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
 import pytest
 from helpers.servers import OUTPUT_DIR, RestClient
 
+from bot.stores.lock_store import RedisTicketQueues
 from ops.launcher import ROOT, BotServer, free_port
 
 pytestmark = pytest.mark.services
@@ -74,6 +78,18 @@ def test_conversations_are_stored_in_postgresql_with_a_redis_lock(
             "SELECT COUNT(*) FROM events WHERE sender_id = %s AND type_name = 'user'", (sender,)
         )
         assert cursor.fetchone() == (2,)
+
+
+def test_a_turn_waits_for_the_conversations_ticket_in_redis(production_bot):
+    sender = f"redis-lock-{uuid.uuid4()}"
+    url = production_bot.settings.redis_url
+    held = asyncio.run(RedisTicketQueues(url).issue(sender, lifetime=30))
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(RestClient(production_bot.rest_url).texts, sender, "hello")
+        time.sleep(1)
+        assert not reply.done()  # it waits behind the ticket this test holds
+        asyncio.run(RedisTicketQueues(url).remove(sender, held))
+        assert reply.result(timeout=10)
 
 
 def test_the_http_api_needs_its_token(production_bot):

@@ -14,12 +14,9 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import psycopg2
 import pytest
-import yaml
-from helpers.conversations import expected_message
+from helpers.conversations import OPENINGS, entry_questions, expected_texts, stored_dialogue
 from helpers.servers import OUTPUT_DIR, RestClient
 from helpers.socketio_chat import ChatSession
 
@@ -31,22 +28,6 @@ pytestmark = pytest.mark.services
 LIFTING_QUESTION = "why does my upper back hurt after lifting"
 CONVERSATIONS = 20
 BURST = 8
-KNOWLEDGE_CONVERSATIONS = Path(__file__).parent / "conversations" / "knowledge_entries.yml"
-# A first turn that sets how long the pain has lasted, and how later answers then close.
-OPENINGS = [
-    ("its been 10 days now", "persistent_pain", " + persistent_pain"),
-    ("only since this morning", "short_duration", ""),
-]
-
-
-def entry_questions() -> list[tuple[str, str]]:
-    """(question, knowledge entry id) pairs that tests/conversations checks one by one."""
-    conversations = yaml.safe_load(KNOWLEDGE_CONVERSATIONS.read_text())["conversations"]
-    return [
-        (c["turns"][0]["user"], c["turns"][0]["bot"][1])
-        for c in conversations
-        if len(c["turns"]) == 1 and c["turns"][0]["bot"][0] == "utter_disclaimer"
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +38,6 @@ def cluster(postgres_database):
     }
     with Cluster(2, environ, port=free_port(), log_dir=OUTPUT_DIR / "logs" / "replicas") as started:
         yield started
-
-
-def stored_dialogue(database: str, sender: str) -> list[tuple[str, str]]:
-    """The conversation's user and bot messages, in the order PostgreSQL stored them."""
-    with psycopg2.connect(host="127.0.0.1", user="postgres", dbname=database) as db:
-        cursor = db.cursor()
-        cursor.execute(
-            "SELECT type_name, data FROM events WHERE sender_id = %s"
-            " AND type_name IN ('user', 'bot') ORDER BY id",
-            (sender,),
-        )
-        return [(kind, json.loads(data)["text"]) for kind, data in cursor.fetchall()]
 
 
 def upstreams_since(cluster: Cluster, offset: int, request: str) -> list[str]:
@@ -87,10 +56,6 @@ def texts(messages: list[dict]) -> list[str]:
     return [m["text"] for m in messages]
 
 
-def expected_texts(steps: list[str], knowledge, domain) -> list[str]:
-    return [expected_message(step, knowledge, domain)["text"] for step in steps]
-
-
 def test_cluster_needs_postgresql_and_redis():
     environ = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     result = subprocess.run(
@@ -105,9 +70,7 @@ def test_cluster_needs_postgresql_and_redis():
     assert "DATABASE_URL" in result.stderr and "REDIS_URL" in result.stderr
 
 
-def test_conversations_alternating_between_replicas_keep_their_context(
-    cluster, postgres_database, knowledge, domain
-):
+def test_conversations_alternating_between_replicas_keep_their_context(cluster, knowledge, domain):
     replicas = [RestClient(bot.rest_url) for bot in cluster.bots]
     questions = entry_questions()
 
@@ -134,12 +97,10 @@ def test_conversations_alternating_between_replicas_keep_their_context(
         dialogue = []
         for message, received, _ in results:
             dialogue += [("user", message)] + [("bot", text) for text in received]
-        assert stored_dialogue(postgres_database, sender) == dialogue, sender
+        assert stored_dialogue(cluster.settings.database_url, sender) == dialogue, sender
 
 
-def test_a_burst_on_one_conversation_is_answered_turn_by_turn(
-    cluster, postgres_database, knowledge, domain
-):
+def test_a_burst_on_one_conversation_is_answered_turn_by_turn(cluster, knowledge, domain):
     client = RestClient(cluster.rest_url)
     sender = f"burst-{uuid.uuid4()}"
     opening, advice, closing = OPENINGS[0]
@@ -157,7 +118,7 @@ def test_a_burst_on_one_conversation_is_answered_turn_by_turn(
         assert received == expected[question], question
     # The Redis lock ran the turns one at a time: each stored question is followed by its
     # own answer, before the next question.
-    dialogue = stored_dialogue(postgres_database, sender)[3:]  # after the opening turn
+    dialogue = stored_dialogue(cluster.settings.database_url, sender)[3:]  # after the opening turn
     stored_questions = [text for kind, text in dialogue if kind == "user"]
     assert sorted(stored_questions) == sorted(expected)
     in_order = []

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 import sqlalchemy as sa
-from helpers.databases import scratch_postgres_database
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -17,18 +15,7 @@ from bot.stores.tracker_store import SnapshotSQLTrackerStore
 from ops.launcher import ROOT
 from ops.retention import purge
 
-pytestmark = pytest.mark.services
-
 DAY = 86400
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'conversations.db'}"
-        return
-    with scratch_postgres_database("retention") as name:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 def save_conversation(store: SnapshotSQLTrackerStore, sender: str, at: float) -> None:
@@ -47,12 +34,14 @@ def senders(engine: sa.engine.Engine, table: str) -> set[str]:
         return {sender for (sender,) in rows}
 
 
-def test_purge_deletes_whole_conversations_older_than_the_period(database_url):
-    store = SnapshotSQLTrackerStore(Domain.load(ROOT / "domain.yml"), database_url=database_url)
+def test_purge_deletes_whole_conversations_older_than_the_period(store_database_url):
+    store = SnapshotSQLTrackerStore(
+        Domain.load(ROOT / "domain.yml"), database_url=store_database_url
+    )
     now = time.time()
     save_conversation(store, "old", now - 40 * DAY)
     save_conversation(store, "recent", now - 2 * DAY)
-    engine = sa.create_engine(database_url)
+    engine = sa.create_engine(store_database_url)
 
     assert purge(engine, days=30, now=now) == 1
 

@@ -34,16 +34,12 @@ def conversations(bot, rest) -> dict[str, str]:
     return {"confident": confident}
 
 
-def db_url(bot) -> str:
-    return bot.settings.database_url
-
-
 def by_text(inbox: Inbox) -> dict:
     return {item.text: item for item in inbox.items()}
 
 
 def test_unsure_messages_appear_grouped_and_confident_ones_do_not(bot, conversations, project):
-    items = by_text(Inbox(project, db_url(bot)))
+    items = by_text(Inbox(project, bot.settings.database_url))
     assert items[GIBBERISH].fallback and items[GIBBERISH].count == 2
     assert items[GIBBERISH].intent  # the best real guess is shown, not "nlu_fallback"
     assert not items[VAGUE].fallback and items[VAGUE].confidence < DEFAULT_THRESHOLD
@@ -55,7 +51,7 @@ def test_unsure_messages_appear_grouped_and_confident_ones_do_not(bot, conversat
 def test_the_cli_lists_the_inbox(bot, conversations, project):
     result = subprocess.run(
         [sys.executable, "-m", "trainer", "--root", str(project.root),
-         "--db", db_url(bot), "inbox", "--json"],
+         "--db", bot.settings.database_url, "inbox", "--json"],
         cwd=ROOT, env={**os.environ, **SERVER_ENV}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -64,7 +60,7 @@ def test_the_cli_lists_the_inbox(bot, conversations, project):
 
 
 def test_labeling_adds_the_example_and_empties_that_inbox_slot(bot, rest, conversations, project):
-    inbox = Inbox(project, db_url(bot))
+    inbox = Inbox(project, bot.settings.database_url)
     item = by_text(inbox)[VAGUE]
     added = inbox.label(item.id, "out_of_scope")
     examples = read_examples(sorted(project.nlu_dir.glob("*.yml")))
@@ -77,7 +73,7 @@ def test_labeling_adds_the_example_and_empties_that_inbox_slot(bot, rest, conver
 
 
 def test_dismissing_removes_it_without_touching_the_data(bot, conversations, project):
-    inbox = Inbox(project, db_url(bot))
+    inbox = Inbox(project, bot.settings.database_url)
     before = snapshot(project)
     inbox.dismiss(by_text(inbox)[GIBBERISH].id)
     assert GIBBERISH not in by_text(inbox)
@@ -85,7 +81,7 @@ def test_dismissing_removes_it_without_touching_the_data(bot, conversations, pro
 
 
 def test_unknown_ids_are_refused(bot, project):
-    inbox = Inbox(project, db_url(bot))
+    inbox = Inbox(project, bot.settings.database_url)
     with pytest.raises(TrainerError, match="No unreviewed inbox message"):
         inbox.label("0123456789", "greet")
     with pytest.raises(TrainerError, match="No unreviewed inbox message"):

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from bot import ROOT
+from ops import settings
 
 MODEL_NAME = "upper-back"
 
@@ -54,27 +53,11 @@ class Project:
         return [*data, self.domain, self.root / "config.yml"]
 
     def db_url(self) -> str:
-        """The tracker store's database: DATABASE_URL if set, else endpoints.yml."""
+        """The tracker store's database: DATABASE_URL (ops/settings.py), else the project's
+        SQLite file."""
         if os.environ.get("DATABASE_URL"):
-            return os.environ["DATABASE_URL"]
-        endpoints = yaml.safe_load((self.root / "endpoints.yml").read_text())
-        store = {k: os.path.expandvars(str(v)) for k, v in endpoints["tracker_store"].items()}
-        dialect = store.get("dialect", "sqlite")
-        if dialect == "sqlite":
-            db = Path(store.get("db", "rasa.db"))
-            return f"sqlite:///{db if db.is_absolute() else self.root / db}"
-        from sqlalchemy.engine import URL
-
-        return str(
-            URL.create(
-                drivername=dialect,
-                username=store.get("username"),
-                password=store.get("password"),
-                host=store.get("url"),
-                port=int(store["port"]) if store.get("port") else None,
-                database=store.get("db"),
-            )
-        )
+            return settings.load(os.environ).database_url
+        return f"sqlite:///{self.root / 'conversations.db'}"
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:

@@ -25,7 +25,6 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY
 
-from bot.stores.tracker_store import TrackerStoreUnavailable
 from ops.settings import ROOT
 
 logger = logging.getLogger(__name__)
@@ -38,6 +37,8 @@ SAFETY_REPLIES = {
 UNAVAILABLE = "utter_unavailable"
 # How long the fallback's own NLU parse may take before the plain fallback goes out.
 SAFETY_PARSE_SECONDS = 1.0
+# How long a turn already being delivered may take to finish: past this it is cancelled.
+FINISH_SECONDS = 30.0
 
 
 @cache
@@ -87,18 +88,33 @@ async def answer_in_time(
     agent: Agent | None,
     deadline_seconds: float,
 ) -> None:
-    """Let the assistant answer `message`, or send the fallback once it can't."""
+    """Let the assistant answer `message`, or send the fallback once it can't.
+
+    A turn whose answer the person is already reading (a streaming channel delivered part
+    of it) is allowed to finish, so that it is stored whole; any other turn still
+    unfinished at the deadline is cancelled, and nothing of it is stored.
+    """
     output = CountingOutput(message.output_channel)
     message.output_channel = output
+    turn = asyncio.ensure_future(handle(message))
     try:
-        await asyncio.wait_for(handle(message), deadline_seconds)
-        if output.replies:
-            return
-        logger.warning("The assistant sent no reply; sending the fallback.")
-    except asyncio.TimeoutError:
+        done, _ = await asyncio.wait({turn}, timeout=deadline_seconds)
+        if not done and output.delivered:
+            done, _ = await asyncio.wait({turn}, timeout=FINISH_SECONDS)
+    except asyncio.CancelledError:  # the client went away: its turn goes too
+        turn.cancel()
+        raise
+    if not done:
+        turn.cancel()
+        await asyncio.wait({turn})
         logger.warning("No answer within %s s; sending the fallback.", deadline_seconds)
-    except (Exception, TrackerStoreUnavailable) as error:
-        logger.warning("The assistant failed (%s); sending the fallback.", type(error).__name__)
+    elif turn.exception() is not None:
+        failure = type(turn.exception()).__name__
+        logger.warning("The assistant failed (%s); sending the fallback.", failure)
+    elif output.replies:
+        return
+    else:
+        logger.warning("The assistant sent no reply; sending the fallback.")
     if output.delivered:
         return  # the person already has part of an answer; "can't answer" would confuse
     if isinstance(output.output, CollectingOutputChannel):

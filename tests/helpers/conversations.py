@@ -1,6 +1,20 @@
-"""Scripted conversations: what a bot step in tests/conversations/*.yml expects."""
+"""Scripted conversations: what a bot step in tests/conversations/*.yml expects, and what a
+conversation's stored events say was said."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+KNOWLEDGE_CONVERSATIONS = Path(__file__).parent.parent / "conversations" / "knowledge_entries.yml"
+# A first turn that sets how long the pain has lasted, and how later answers then close.
+OPENINGS = [
+    ("its been 10 days now", "persistent_pain", " + persistent_pain"),
+    ("only since this morning", "short_duration", ""),
+]
 
 
 def expected_message(step: str, knowledge, domain) -> dict:
@@ -16,8 +30,39 @@ def expected_message(step: str, knowledge, domain) -> dict:
     return {"text": text, "buttons": [b["title"] for b in knowledge.buttons(entry)]}
 
 
+def expected_texts(steps: list[str], knowledge, domain) -> list[str]:
+    return [expected_message(step, knowledge, domain)["text"] for step in steps]
+
+
 def received_message(message: dict) -> dict:
     return {
         "text": message.get("text"),
         "buttons": [b["title"] for b in message.get("buttons", [])],
     }
+
+
+def entry_questions() -> list[tuple[str, str]]:
+    """(question, knowledge entry id) pairs that tests/conversations checks one by one."""
+    conversations = yaml.safe_load(KNOWLEDGE_CONVERSATIONS.read_text())["conversations"]
+    return [
+        (c["turns"][0]["user"], c["turns"][0]["bot"][1])
+        for c in conversations
+        if len(c["turns"]) == 1 and c["turns"][0]["bot"][0] == "utter_disclaimer"
+    ]
+
+
+def stored_dialogue(database_url: str, sender: str) -> list[tuple[str, str]]:
+    """The conversation's user and bot messages, in the order the tracker store stored them."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT type_name, data FROM events WHERE sender_id = :sender"
+                    " AND type_name IN ('user', 'bot') ORDER BY id"
+                ),
+                {"sender": sender},
+            )
+            return [(kind, json.loads(data)["text"]) for kind, data in rows]
+    finally:
+        engine.dispose()
