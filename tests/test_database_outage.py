@@ -68,7 +68,7 @@ def test_a_database_outage_stores_nothing_and_the_conversation_keeps_its_context
                 postgres.start()
 
             after = client.texts(sender, "does massage help")
-            assert bot.processes["rasa"].poll() is None
+            assert bot.supervisor.process("rasa").poll() is None
 
         advice = knowledge.advice["persistent_pain"].answer
         # No disclaimer again (it was given before the outage) and the persistence is kept.
