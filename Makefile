@@ -54,7 +54,7 @@ $(ACTIONS_VENV)/.installed: requirements/actions.txt
 	$(ACTIONS_VENV)/bin/$(PIP) -r requirements/actions.txt $(NO_LOCATION_WARNINGS)
 	touch $@
 
-$(SPACY_MODEL)/meta.json: $(VENV)/.runtime $(wildcard ops/spacy_pipeline/*) $(wildcard data/patterns/*) data/knowledge/upper_back_spasms.yml
+$(SPACY_MODEL)/meta.json: $(VENV)/.runtime $(wildcard ops/spacy_pipeline/*) data/knowledge/upper_back_spasms.yml
 	$(PY) -m ops.spacy_pipeline.build --output $(SPACY_MODEL)
 
 node_modules/.installed: package.json package-lock.json

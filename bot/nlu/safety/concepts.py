@@ -1,0 +1,247 @@
+"""Red-flag and urgent concepts from data/safety/concepts.yml, matched on a spaCy doc.
+
+A pattern is a list of word groups; it matches when one term of every group appears in
+one sentence, within the concept file's token window, in any order. Terms match a token's
+lowercase form or lemma, after misspelt words are corrected against the terms themselves.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import product
+import yaml
+from rapidfuzz import fuzz, process
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from bot import ROOT
+
+CONCEPTS_FILE = ROOT / "data" / "safety" / "concepts.yml"
+# A misspelling is corrected only when it is this similar (0-100) to a concept term...
+TYPO_MIN_SIMILARITY = 80
+# ...and long enough that a near miss is unlikely to be another word ("arm" vs "art").
+TYPO_MIN_LENGTH = 4
+
+Term = tuple[str, ...]
+# Words that make a nearby number a body temperature, and how near (in tokens) it must be.
+TEMPERATURE_CUES = {"temp", "temperature", "thermometer", "fever", "degrees", "degree", "°c", "°f"}
+TEMPERATURE_REACH = 4
+
+
+@dataclass(frozen=True)
+class Pattern:
+    groups: tuple[frozenset[Term], ...]
+    weak: bool = False
+
+
+@dataclass(frozen=True)
+class Concept:
+    name: str
+    tier: str  # "red" or "urgent"
+    patterns: tuple[Pattern, ...]
+    not_when: tuple[Term, ...] = ()
+    history_counts: bool = False
+    temperature: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Match:
+    concept: Concept
+    start: int  # token offsets in the doc
+    end: int
+    weak: bool
+    words: tuple[str, ...]  # the tokens that matched, as written
+    corrected: tuple[tuple[str, str], ...] = ()  # (as written, read as)
+
+    def span(self, doc: Doc) -> Span:
+        return Span(doc, self.start, self.end, label=self.concept.name)
+
+
+def _terms(words: list[str], tokenize) -> frozenset[Term]:
+    return frozenset(tuple(t.lower_ for t in tokenize(word.lower())) for word in words)
+
+
+def load_concepts(tokenize, source: str) -> tuple[list[Concept], int]:
+    """The concepts and the token window, with every term split the way docs are."""
+    document = yaml.safe_load(source)
+    shared = {name: words for name, words in document.get("groups", {}).items()}
+
+    def group(words: list[str] | str) -> frozenset[Term]:
+        return _terms(shared[words[1:]] if isinstance(words, str) else words, tokenize)
+
+    concepts = []
+    for name, spec in document["concepts"].items():
+        patterns = []
+        for pattern in spec["patterns"]:
+            weak = isinstance(pattern, dict) and pattern.get("weak", False)
+            groups = pattern["terms"] if isinstance(pattern, dict) else pattern
+            patterns.append(Pattern(tuple(group(g) for g in groups), weak))
+        concepts.append(
+            Concept(
+                name=name,
+                tier=spec["tier"],
+                patterns=tuple(patterns),
+                not_when=tuple(_terms(spec.get("not_when", []), tokenize)),
+                history_counts=spec.get("history_counts", False),
+                temperature=spec.get("temperature", {}),
+            )
+        )
+    return concepts, document["window"]
+
+
+class ConceptMatcher:
+    def __init__(self, nlp: Language, source: str | None = None) -> None:
+        source = source or CONCEPTS_FILE.read_text(encoding="utf-8")
+        self.concepts, self.window = load_concepts(nlp.tokenizer, source)
+        # First word of a term -> the terms that start with it, for a quick scan of a doc.
+        self.terms_by_first: dict[str, set[Term]] = defaultdict(set)
+        for concept in self.concepts:
+            for term in {t for p in concept.patterns for g in p.groups for t in g}:
+                self.terms_by_first[term[0]].add(term)
+            for term in concept.not_when:
+                self.terms_by_first[term[0]].add(term)
+        self.vocabulary = sorted(
+            {w for w in self.terms_by_first if w.isalpha() and len(w) >= TYPO_MIN_LENGTH}
+        )
+        self.known_words = _known_words(nlp)
+        self._correct = lru_cache(maxsize=4096)(self._closest_term)
+
+    def _closest_term(self, word: str) -> str | None:
+        found = process.extractOne(
+            word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_SIMILARITY
+        )
+        return found[0] if found else None
+
+    def forms(self, doc: Doc) -> list[tuple[str, ...]]:
+        """Each token's lowercase form, lemma and, for an unknown word, its correction."""
+        forms = []
+        for token in doc:
+            word = token.lower_
+            candidates = (word, token.lemma_.lower())
+            if (
+                word not in self.terms_by_first
+                and word.isalpha()
+                and len(word) >= TYPO_MIN_LENGTH
+                and word not in self.known_words
+            ):
+                corrected = self._correct(word)
+                if corrected is not None:
+                    candidates += (corrected,)
+            forms.append(candidates)
+        return forms
+
+    def temperatures(self, doc: Doc) -> list[Match]:
+        """A fever read from a number next to temp/thermometer/degrees ("temp of 38.9")."""
+        matches = []
+        for concept in (c for c in self.concepts if c.temperature):
+            for sentence in doc.sents:
+                cue = [t.i for t in sentence if t.lower_.strip("°") in TEMPERATURE_CUES]
+                for token in sentence:
+                    value = _number(token.text)
+                    if value is None or not cue or not _is_fever(value, concept.temperature):
+                        continue
+                    nearest = min(cue, key=lambda i: abs(i - token.i))
+                    if abs(nearest - token.i) > TEMPERATURE_REACH:
+                        continue
+                    start, end = min(nearest, token.i), max(nearest, token.i) + 1
+                    words = tuple(doc[i].text for i in sorted({nearest, token.i}))
+                    matches.append(Match(concept, start, end, weak=False, words=words))
+        return matches
+
+    def occurrences(self, forms: list[tuple[str, ...]], start: int, end: int) -> dict:
+        """Term -> [(start, end)] for every term found in tokens start..end."""
+        found: dict[Term, list[tuple[int, int]]] = defaultdict(list)
+        for i in range(start, end):
+            for first in set(forms[i]):
+                for term in self.terms_by_first.get(first, ()):
+                    j = i + len(term)
+                    if j <= end and all(term[k] in forms[i + k] for k in range(1, len(term))):
+                        found[term].append((i, j))
+        return found
+
+    def match(self, doc: Doc) -> list[Match]:
+        forms = self.forms(doc)
+        matches = []
+        for sentence in doc.sents:
+            found = self.occurrences(forms, sentence.start, sentence.end)
+            if not found:
+                continue
+            for concept in self.concepts:
+                blocked = [o for t in concept.not_when for o in found.get(t, ())]
+                spans = set()
+                for pattern in concept.patterns:
+                    for hit in self._match_pattern(pattern, found, blocked):
+                        if hit[:2] not in spans:
+                            spans.add(hit[:2])
+                            matches.append(self._match(doc, forms, concept, pattern, hit))
+        return matches
+
+    def _match_pattern(self, pattern: Pattern, found: dict, blocked: list) -> list[tuple]:
+        """Each mention: for every place the first group occurs, its tightest combination."""
+        per_group = []
+        for group in pattern.groups:
+            spots = [
+                o
+                for term in group
+                for o in found.get(term, ())
+                if not any(o[0] < b[1] and b[0] < o[1] for b in blocked)
+            ]
+            if not spots:
+                return []
+            per_group.append(spots)
+        hits = []
+        for anchor in per_group[0]:
+            best = None
+            for rest in product(*per_group[1:]):
+                combo = (anchor, *rest)
+                start, end = min(o[0] for o in combo), max(o[1] for o in combo)
+                tokens = [i for o in combo for i in range(*o)]
+                if len(set(tokens)) < len(tokens) or end - start > self.window:
+                    continue
+                if best is None or end - start < best[1] - best[0]:
+                    best = (start, end, combo)
+            if best is not None:
+                hits.append(best)
+        return hits
+
+    @staticmethod
+    def _match(doc: Doc, forms, concept: Concept, pattern: Pattern, hit: tuple) -> Match:
+        start, end, combo = hit
+        positions = sorted(i for o in combo for i in range(*o))
+        corrected = tuple(
+            (doc[i].text, forms[i][2])
+            for i in positions
+            if len(forms[i]) > 2 and forms[i][2] not in forms[i][:2]
+        )
+        return Match(
+            concept=concept,
+            start=start,
+            end=end,
+            weak=pattern.weak,
+            words=tuple(doc[i].text for i in positions),
+            corrected=corrected,
+        )
+
+
+def _known_words(nlp: Language):
+    """English words spaCy's lookup lemmatizer knows: never "corrected" into a symptom."""
+    if "lemmatizer" not in nlp.pipe_names:
+        return frozenset()
+    # A spaCy lookups Table: `word in table` hashes the word.
+    return nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text.rstrip("°cf"))
+    except ValueError:
+        return None
+
+
+def _is_fever(value: float, limits: dict[str, float]) -> bool:
+    """Celsius or Fahrenheit, told apart by range: no one has a 90 degree Celsius fever."""
+    if value < 45:
+        return value >= limits["celsius"]
+    return limits["fahrenheit"] <= value < 115
