@@ -105,7 +105,10 @@ class ReplyClassifier:
         return cls(domain, KnowledgeBase.load())
 
     def sources(self, text: str) -> list[str | None]:
-        """The response or entry behind each paragraph of `text` (None: untraceable)."""
+        """The response or entry behind `text`, or each of its paragraphs (None: untraceable)."""
+        whole = self.source_of.get(text.strip())
+        if whole is not None:
+            return [whole]
         return [self.source_of.get(part.strip()) for part in text.split("\n\n")]
 
     def kinds(self, text: str) -> set[str]:
@@ -352,8 +355,9 @@ def run_gate(
 def main() -> int:
     parser = argparse.ArgumentParser(description="Safety figures per group (make safety-report).")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--logs", type=Path, default=ROOT / "reports" / "safety")
     args = parser.parse_args()
-    results = run_gate({"dev": DEV_SET, "test": TEST_SET}, args.model)
+    results = run_gate({"dev": DEV_SET, "test": TEST_SET}, args.model, args.logs)
     print("\n".join(summary_table("dev half", results["dev"])))
     print("\n".join(summary_table("test half", results["test"])))
     print("\nDev failures (input and replies):")

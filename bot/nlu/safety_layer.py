@@ -46,11 +46,14 @@ DATA_FILES = (CONCEPTS_FILE, CONTEXT_RULES_FILE, PERSISTENCE_FILE, PARAPHRASES_F
 CLASSIFIER_FILE = "safety_classifier.skops"
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True, model_from="SpacyNLP"
+)
 class SafetyLayer(GraphComponent, IntentClassifier):
     @classmethod
     def required_components(cls) -> list[type]:
-        return [SpacyNLP, IntentClassifier]
+        # After the intent classifier in config.yml: it overrides that intent when it must.
+        return [SpacyNLP]
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -100,7 +103,7 @@ class SafetyLayer(GraphComponent, IntentClassifier):
     ) -> SafetyLayer:
         return cls(config, model_storage, resource)
 
-    def train(self, training_data: TrainingData) -> Resource:
+    def train(self, training_data: TrainingData, model: SpacyModel) -> Resource:
         excluded = set(self.config["intent_for_decision"].values())
         excluded |= set(self.config["ordinary_intents_exclude"])
         ordinary = [
@@ -109,6 +112,8 @@ class SafetyLayer(GraphComponent, IntentClassifier):
             if m.get(INTENT) not in excluded and not m.get(TEXT, "").startswith("/")
         ]
         classifier = SafetyClassifier.train(read_paraphrases(), ordinary)
+        # Compiling the rules here makes a broken data file fail training, not a message.
+        safety.SafetyAssessor(model.model, classifier, self.config["triage_confidence"])
         with self.model_storage.write_to(self.resource) as directory:
             classifier.save(directory / CLASSIFIER_FILE)
             for path in DATA_FILES:
