@@ -109,8 +109,10 @@ class ConceptMatcher:
         self._correct = lru_cache(maxsize=4096)(self._closest_term)
 
     def _closest_term(self, word: str) -> str | None:
+        # People rarely get the first letter wrong ("chset", "numbess", "breth").
+        same_start = [term for term in self.vocabulary if term[0] == word[0]]
         found = process.extractOne(
-            word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_SIMILARITY
+            word, same_start, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_SIMILARITY
         )
         return found[0] if found else None
 
@@ -225,12 +227,28 @@ class ConceptMatcher:
         )
 
 
-def _known_words(nlp: Language):
-    """English words spaCy's lookup lemmatizer knows: never "corrected" into a symptom."""
+def _known_words(nlp: Language) -> KnownWords:
+    """English words spaCy's lookup lemmatizer knows: never "corrected" into a symptom.
+
+    """
+    lemmas = frozenset(nlp.Defaults.stop_words)
     if "lemmatizer" not in nlp.pipe_names:
-        return frozenset()
-    # A spaCy lookups Table: `word in table` hashes the word.
-    return nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
+        return KnownWords(lemmas, {})
+    return KnownWords(lemmas, nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup"))
+
+
+class KnownWords:
+    """English words: stop words, lemmas, and the inflected forms spaCy's lookup table has.
+
+    The table's keys are hashes of the inflected forms, so `word in table` hashes the word.
+    """
+
+    def __init__(self, stop_words: frozenset[str], table) -> None:
+        self.words = stop_words | frozenset(table.values())
+        self.table = table
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.words or word in self.table
 
 
 def _number(text: str) -> float | None:
