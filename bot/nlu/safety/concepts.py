@@ -7,6 +7,7 @@ lowercase form or lemma, after misspelt words are corrected against the terms th
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,12 +29,16 @@ Term = tuple[str, ...]
 # Words that make a nearby number a body temperature, and how near (in tokens) it must be.
 TEMPERATURE_CUES = {"temp", "temperature", "thermometer", "fever", "degrees", "degree", "°c", "°f"}
 TEMPERATURE_REACH = 4
+WITH_UNIT = re.compile(r"^\d+(\.\d+)?\s*°?\s*[cf]$|^\d+(\.\d+)?°$")
 
 
 @dataclass(frozen=True)
 class Pattern:
     groups: tuple[frozenset[Term], ...]
     weak: bool = False
+    ordered: bool = False  # the groups must appear in the order written
+    window: int | None = None  # overrides the file's window
+    unless_sentence_has: frozenset[Term] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -75,9 +80,16 @@ def load_concepts(tokenize, source: str) -> tuple[list[Concept], int]:
     for name, spec in document["concepts"].items():
         patterns = []
         for pattern in spec["patterns"]:
-            weak = isinstance(pattern, dict) and pattern.get("weak", False)
-            groups = pattern["terms"] if isinstance(pattern, dict) else pattern
-            patterns.append(Pattern(tuple(group(g) for g in groups), weak))
+            options = pattern if isinstance(pattern, dict) else {"terms": pattern}
+            patterns.append(
+                Pattern(
+                    groups=tuple(group(g) for g in options["terms"]),
+                    weak=options.get("weak", False),
+                    ordered=options.get("ordered", False),
+                    window=options.get("window"),
+                    unless_sentence_has=_terms(options.get("unless_sentence_has", []), tokenize),
+                )
+            )
         concepts.append(
             Concept(
                 name=name,
@@ -101,6 +113,8 @@ class ConceptMatcher:
             for term in {t for p in concept.patterns for g in p.groups for t in g}:
                 self.terms_by_first[term[0]].add(term)
             for term in concept.not_when:
+                self.terms_by_first[term[0]].add(term)
+            for term in {t for p in concept.patterns for t in p.unless_sentence_has}:
                 self.terms_by_first[term[0]].add(term)
         self.vocabulary = sorted(
             {w for w in self.terms_by_first if w.isalpha() and len(w) >= TYPO_MIN_LENGTH}
@@ -141,8 +155,13 @@ class ConceptMatcher:
             for sentence in doc.sents:
                 cue = [t.i for t in sentence if t.lower_.strip("°") in TEMPERATURE_CUES]
                 for token in sentence:
-                    value = _number(token.text)
-                    if value is None or not cue or not _is_fever(value, concept.temperature):
+                    value = _number(token.lower_)
+                    if value is None or not _is_fever(value, concept.temperature):
+                        continue
+                    if WITH_UNIT.match(token.lower_):  # "38.5c", "101°f" need no other cue
+                        matches.append(Match(concept, token.i, token.i + 1, False, (token.text,)))
+                        continue
+                    if not cue:
                         continue
                     nearest = min(cue, key=lambda i: abs(i - token.i))
                     if abs(nearest - token.i) > TEMPERATURE_REACH:
@@ -182,6 +201,9 @@ class ConceptMatcher:
 
     def _match_pattern(self, pattern: Pattern, found: dict, blocked: list) -> list[tuple]:
         """Each mention: for every place the first group occurs, its tightest combination."""
+        if any(term in found for term in pattern.unless_sentence_has):
+            return []
+        window = pattern.window or self.window
         per_group = []
         for group in pattern.groups:
             spots = [
@@ -200,7 +222,9 @@ class ConceptMatcher:
                 combo = (anchor, *rest)
                 start, end = min(o[0] for o in combo), max(o[1] for o in combo)
                 tokens = [i for o in combo for i in range(*o)]
-                if len(set(tokens)) < len(tokens) or end - start > self.window:
+                if len(set(tokens)) < len(tokens) or end - start > window:
+                    continue
+                if pattern.ordered and any(a[0] >= b[0] for a, b in zip(combo, combo[1:])):
                     continue
                 if best is None or end - start < best[1] - best[0]:
                     best = (start, end, combo)
@@ -253,7 +277,7 @@ class KnownWords:
 
 def _number(text: str) -> float | None:
     try:
-        return float(text.rstrip("°cf"))
+        return float(text.rstrip("°cf ").rstrip("°"))
     except ValueError:
         return None
 

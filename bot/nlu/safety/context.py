@@ -19,6 +19,7 @@ CONTEXT_RULES_FILE = ROOT / "data" / "safety" / "context_rules.json"
 TARGETS = "safety_targets"
 # Categories that say a mention is not a current problem of the writer's.
 NOT_CURRENT = {"NEGATED_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "OTHER_PERSON", "EXERTION"}
+# Markers (CONTRAST, PRESENT, SELF) only end other rules' reach; they change nothing alone.
 
 
 class ContextReader:
