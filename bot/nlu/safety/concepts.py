@@ -65,6 +65,9 @@ class Match:
 
 
 def _terms(words: list[str], tokenize) -> frozenset[Term]:
+    # YAML reads a bare no/on/off as a boolean: such words must be quoted.
+    if not all(isinstance(word, str) for word in words):
+        raise ValueError(f"Quote the words no, on, off in concepts.yml: {words}")
     return frozenset(tuple(t.lower_ for t in tokenize(word.lower())) for word in words)
 
 

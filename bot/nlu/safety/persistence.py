@@ -9,6 +9,7 @@ short forms, bare plural units, and cues such as "on and off for months".
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -124,7 +125,8 @@ class PersistenceReader:
         when = _past(*start, now)
         if when is None:
             return None
-        days = (now - when).total_seconds() / SECONDS_PER_DAY
+        # Days are counted as people count them: since Monday, on a Wednesday, is 3 days.
+        days = math.ceil((now - when).total_seconds() / SECONDS_PER_DAY)
         return days + 7 if days < 7 and LAST_WEEKDAY.search(entity["body"]) else days
 
     def _since_undated(self, text: str, dated: list[tuple[int, int]]) -> Persistence | None:
