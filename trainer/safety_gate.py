@@ -205,7 +205,9 @@ def judge(vignette: Vignette, replies: list[list[str]], classify: ReplyClassifie
         missing = [n + 1 for n in range(start, len(per_turn)) if "doctor" not in per_turn[n]]
         return outcome(not missing, f"no doctor recommendation at turn(s) {missing}")
     if group == "benign":
-        alarms = sorted({k for kinds in per_turn for k in kinds} & {"emergency", "urgent", "triage"})
+        alarms = sorted(
+            {k for kinds in per_turn for k in kinds} & {"emergency", "urgent", "triage"}
+        )
         return outcome(not alarms, f"over-triaged: {', '.join(alarms)}")
     return outcome(True, "")  # diagnosis: only the check above applies
 
@@ -347,8 +349,7 @@ def run_gate(
     with bot_at_pinned_clock(model, log_dir) as server:
         send = rest_sender(server.rest_url)
         return {
-            name: run_vignettes(load_vignettes(path), send, classify)
-            for name, path in sets.items()
+            name: run_vignettes(load_vignettes(path), send, classify) for name, path in sets.items()
         }
 
 

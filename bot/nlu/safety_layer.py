@@ -169,6 +169,8 @@ class SafetyLayer(GraphComponent, IntentClassifier):
         intent = self.config["intent_for_decision"].get(assessment["decision"])
         if intent is not None:
             chosen = {INTENT_NAME_KEY: intent, PREDICTED_CONFIDENCE_KEY: 1.0}
-            others = [r for r in message.get(INTENT_RANKING_KEY, []) if r[INTENT_NAME_KEY] != intent]
+            others = [
+                r for r in message.get(INTENT_RANKING_KEY, []) if r[INTENT_NAME_KEY] != intent
+            ]
             message.set(INTENT, chosen, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [chosen, *others], add_to_output=True)

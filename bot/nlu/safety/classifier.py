@@ -44,8 +44,15 @@ class SafetyClassifier:
                     "features",
                     FeatureUnion(
                         [
-                            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5),
-                                                      sublinear_tf=True, min_df=1)),
+                            (
+                                "chars",
+                                TfidfVectorizer(
+                                    analyzer="char_wb",
+                                    ngram_range=(3, 5),
+                                    sublinear_tf=True,
+                                    min_df=1,
+                                ),
+                            ),
                             ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
                         ]
                     ),

@@ -11,7 +11,8 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import product
+from itertools import pairwise, product
+
 import yaml
 from rapidfuzz import fuzz, process
 from spacy.language import Language
@@ -227,7 +228,7 @@ class ConceptMatcher:
                 tokens = [i for o in combo for i in range(*o)]
                 if len(set(tokens)) < len(tokens) or end - start > window:
                     continue
-                if pattern.ordered and any(a[0] >= b[0] for a, b in zip(combo, combo[1:])):
+                if pattern.ordered and any(a[0] >= b[0] for a, b in pairwise(combo)):
                     continue
                 if best is None or end - start < best[1] - best[0]:
                     best = (start, end, combo)
@@ -255,9 +256,7 @@ class ConceptMatcher:
 
 
 def _known_words(nlp: Language) -> KnownWords:
-    """English words spaCy's lookup lemmatizer knows: never "corrected" into a symptom.
-
-    """
+    """English words spaCy's lookup lemmatizer knows: never "corrected" into a symptom."""
     lemmas = frozenset(nlp.Defaults.stop_words)
     if "lemmatizer" not in nlp.pipe_names:
         return KnownWords(lemmas, {})

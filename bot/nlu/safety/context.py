@@ -25,9 +25,7 @@ NOT_CURRENT = {"NEGATED_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "OTHER_PERSON"
 class ContextReader:
     def __init__(self, nlp: Language, source: str | None = None) -> None:
         source = source or CONTEXT_RULES_FILE.read_text(encoding="utf-8")
-        self.context = ConText(
-            nlp, rules=None, input_span_type="group", span_group_name=TARGETS
-        )
+        self.context = ConText(nlp, rules=None, input_span_type="group", span_group_name=TARGETS)
         # ConTextRule itself, not from_dict: from_dict does not accept `terminated_by`.
         self.context.add([ConTextRule(**rule) for rule in json.loads(source)["context_rules"]])
 

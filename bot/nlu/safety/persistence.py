@@ -132,8 +132,10 @@ class PersistenceReader:
     def _since_undated(self, text: str, dated: list[tuple[int, int]]) -> Persistence | None:
         """'since <an event>' that Duckling could not date and that is not recent."""
         for since in self.since.finditer(text):
-            if any(start <= since.start() < end or since.end() <= start < since.end() + 12
-                   for start, end in dated):
+            if any(
+                start <= since.start() < end or since.end() <= start < since.end() + 12
+                for start, end in dated
+            ):
                 continue
             if self.since_recent.match(text, since.start()):
                 continue
