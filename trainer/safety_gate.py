@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import urllib.request
 import uuid
 from collections import Counter
@@ -353,6 +354,33 @@ def run_gate(
         }
 
 
+def layer_latency(texts: list[str], rounds: int = 3) -> dict[str, float]:
+    """Milliseconds the safety layer adds per message (p50, p99), measured in-process.
+
+    Times SafetyAssessor.assess on docs already made, as SpacyNLP makes them in Rasa.
+    """
+    import spacy
+
+    from bot.nlu.safety.assessor import SafetyAssessor
+    from bot.nlu.safety.classifier import SafetyClassifier, read_paraphrases
+
+    nlp = spacy.load(ROOT / "models" / "spacy" / "en_upper_back")
+    assessor = SafetyAssessor(nlp, SafetyClassifier.train(read_paraphrases(), []), 0.6)
+    docs = [nlp(text.lower()) for text in texts]
+    timings = []
+    for _ in range(rounds):
+        for doc in docs:
+            started = time.perf_counter()
+            assessor.assess(doc)
+            timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {
+        "p50": timings[len(timings) // 2],
+        "p99": timings[int(len(timings) * 0.99)],
+        "messages": len(docs),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Safety figures per group (make safety-report).")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
@@ -365,6 +393,12 @@ def main() -> int:
     print("\n".join(failure_details(results["dev"])) or "  none")
     print("\nTest failures per group and kind (sentences withheld):")
     print("\n".join(failure_counts(results["test"])) or "  none")
+    turns = [t for path in (DEV_SET, TEST_SET) for v in load_vignettes(path) for t in v.turns]
+    latency = layer_latency(turns)
+    print(
+        f"\nSafety layer latency per message, in-process ({latency['messages']} messages): "
+        f"p50 {latency['p50']:.2f} ms, p99 {latency['p99']:.2f} ms"
+    )
     return 0
 
 

@@ -166,3 +166,12 @@ def test_short_pain_is_not_persistent(persistence, text):
 def test_dates_resolve_to_the_past(persistence):
     # Duckling alone reads "since march" as next March.
     assert persistence.read("since march", NOW).days == 270
+
+
+def test_the_classifier_scores_one_message_as_sklearn_does():
+    classifier = SafetyClassifier.train(read_paraphrases(), ["what helps a stiff upper back"])
+    for text in ["my chest feels heavy", "ice or heat?", "i keep fainting", "no numbness"]:
+        probabilities = classifier.pipeline.predict_proba([text])[0]
+        label, confidence = classifier.predict(text)
+        assert label == classifier.pipeline.classes_[probabilities.argmax()]
+        assert confidence == pytest.approx(probabilities.max())
