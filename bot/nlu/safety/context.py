@@ -18,7 +18,14 @@ from bot.nlu.safety.concepts import Match
 CONTEXT_RULES_FILE = ROOT / "data" / "safety" / "context_rules.json"
 TARGETS = "safety_targets"
 # Categories that say a mention is not a current problem of the writer's.
-NOT_CURRENT = {"NEGATED_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "OTHER_PERSON", "EXERTION"}
+NOT_CURRENT = {
+    "NEGATED_EXISTENCE",
+    "HISTORICAL",
+    "HYPOTHETICAL",
+    "OTHER_PERSON",
+    "EXERTION",
+    "ENVIRONMENT",
+}
 # Markers (CONTRAST, PRESENT, SELF) only end other rules' reach; they change nothing alone.
 
 
