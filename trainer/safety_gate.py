@@ -295,13 +295,23 @@ def failure_details(result: GateResult) -> list[str]:
 
 
 def failure_counts(result: GateResult) -> list[str]:
-    """Failures per group and kind, with no sentences (the test half)."""
+    """Failures per group, kind and what the bot did instead; no sentences (the test half)."""
     counts = Counter(
-        (group.group, outcome.vignette.kind)
+        (group.group, outcome.vignette.kind, _what_happened(outcome))
         for group in result.groups.values()
         for outcome in group.failures
     )
-    return [f"  {group} / {kind}: {n}" for (group, kind), n in sorted(counts.items())]
+    return [f"  {g} / {kind}: {n} ({did})" for (g, kind, did), n in sorted(counts.items())]
+
+
+def _what_happened(outcome: Outcome) -> str:
+    """The kinds of reply the failing turns got, e.g. "got triage" or "got an answer"."""
+    v = outcome.vignette
+    turns = (
+        range((v.persistent_from or 1) - 1, len(outcome.kinds)) if v.group == "persistent" else [-1]
+    )
+    kinds = sorted({k for n in turns for k in outcome.kinds[n]} - {"doctor"})
+    return "got " + (", ".join(kinds) if kinds else "an answer")
 
 
 def rest_sender(rest_url: str, timeout: float = 30) -> Send:
