@@ -175,3 +175,17 @@ def test_the_classifier_scores_one_message_as_sklearn_does():
         label, confidence = classifier.predict(text)
         assert label == classifier.pipeline.classes_[probabilities.argmax()]
         assert confidence == pytest.approx(probabilities.max())
+
+
+def test_the_rules_agree_with_the_classifier_paraphrases(nlp, assessor):
+    """Every paraphrase written for a concept is caught by the rules too; none raise alarms."""
+    tier = {c.name: c.tier for c in assessor.concepts.concepts}
+    expected = {"red": "emergency", "urgent": "urgent"}
+    missed = []
+    for concept, examples in read_paraphrases().items():
+        for text in examples:
+            decision = assessor.assess(nlp(text.lower()), NOW)["decision"]
+            wanted = expected[tier[concept]] if concept != "none" else None
+            if (wanted and decision != wanted) or (not wanted and decision in expected.values()):
+                missed.append(f"{concept}: {text!r} -> {decision}")
+    assert not missed, "\n".join(missed)

@@ -32,7 +32,16 @@ NOT_CURRENT = {
 class ContextReader:
     def __init__(self, nlp: Language, source: str | None = None) -> None:
         source = source or CONTEXT_RULES_FILE.read_text(encoding="utf-8")
-        self.context = ConText(nlp, rules=None, input_span_type="group", span_group_name=TARGETS)
+        # prune_on_target_overlap: a cue inside a mention ("does n't help", "ca n't
+        # breathe") is part of the symptom, not a modifier of it. (medspaCy's own overlap
+        # check misses a cue that sits strictly inside a mention.)
+        self.context = ConText(
+            nlp,
+            rules=None,
+            input_span_type="group",
+            span_group_name=TARGETS,
+            prune_on_target_overlap=True,
+        )
         # ConTextRule itself, not from_dict: from_dict does not accept `terminated_by`.
         self.context.add([ConTextRule(**rule) for rule in json.loads(source)["context_rules"]])
 
