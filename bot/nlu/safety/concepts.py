@@ -60,6 +60,7 @@ class Match:
     weak: bool
     words: tuple[str, ...]  # the tokens that matched, as written
     corrected: tuple[tuple[str, str], ...] = ()  # (as written, read as)
+    positions: tuple[int, ...] = ()  # where those tokens are in the doc
 
     def span(self, doc: Doc) -> Span:
         return Span(doc, self.start, self.end, label=self.concept.name)
@@ -163,7 +164,11 @@ class ConceptMatcher:
                     if value is None or not _is_fever(value, concept.temperature):
                         continue
                     if WITH_UNIT.match(token.lower_):  # "38.5c", "101°f" need no other cue
-                        matches.append(Match(concept, token.i, token.i + 1, False, (token.text,)))
+                        matches.append(
+                            Match(
+                                concept, token.i, token.i + 1, False, (token.text,), (), (token.i,)
+                            )
+                        )
                         continue
                     if not cue:
                         continue
@@ -172,7 +177,8 @@ class ConceptMatcher:
                         continue
                     start, end = min(nearest, token.i), max(nearest, token.i) + 1
                     words = tuple(doc[i].text for i in sorted({nearest, token.i}))
-                    matches.append(Match(concept, start, end, weak=False, words=words))
+                    positions = tuple(sorted({nearest, token.i}))
+                    matches.append(Match(concept, start, end, False, words, (), positions))
         return matches
 
     def occurrences(self, forms: list[tuple[str, ...]], start: int, end: int) -> dict:
@@ -252,6 +258,7 @@ class ConceptMatcher:
             weak=pattern.weak,
             words=tuple(doc[i].text for i in positions),
             corrected=corrected,
+            positions=tuple(positions),
         )
 
 

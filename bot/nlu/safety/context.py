@@ -32,16 +32,7 @@ NOT_CURRENT = {
 class ContextReader:
     def __init__(self, nlp: Language, source: str | None = None) -> None:
         source = source or CONTEXT_RULES_FILE.read_text(encoding="utf-8")
-        # prune_on_target_overlap: a cue inside a mention ("does n't help", "ca n't
-        # breathe") is part of the symptom, not a modifier of it. (medspaCy's own overlap
-        # check misses a cue that sits strictly inside a mention.)
-        self.context = ConText(
-            nlp,
-            rules=None,
-            input_span_type="group",
-            span_group_name=TARGETS,
-            prune_on_target_overlap=True,
-        )
+        self.context = ConText(nlp, rules=None, input_span_type="group", span_group_name=TARGETS)
         # ConTextRule itself, not from_dict: from_dict does not accept `terminated_by`.
         self.context.add([ConTextRule(**rule) for rule in json.loads(source)["context_rules"]])
 
@@ -55,6 +46,9 @@ class ContextReader:
             [
                 {"category": modifier.category, "words": doc[slice(*modifier.modifier_span)].text}
                 for modifier in span._.modifiers
+                # A cue that is one of the mention's own words ("does n't help") is part of
+                # the symptom; a cue between its words ("hands nor feet numb") still counts.
+                if not set(range(*modifier.modifier_span)) & set(match.positions)
             ]
-            for span in doc.spans[TARGETS]
+            for span, match in zip(doc.spans[TARGETS], matches, strict=True)
         ]
