@@ -28,9 +28,20 @@ TYPO_MIN_LENGTH = 4
 
 Term = tuple[str, ...]
 # Words that make a nearby number a body temperature, and how near (in tokens) it must be.
-TEMPERATURE_CUES = {"temp", "temperature", "thermometer", "fever", "degrees", "degree", "°c", "°f"}
+TEMPERATURE_CUES = {
+    "temp",
+    "temperature",
+    "thermometer",
+    "fever",
+    "degrees",
+    "degree",
+    "celsius",
+    "fahrenheit",
+    "c",
+    "f",
+}
 TEMPERATURE_REACH = 4
-WITH_UNIT = re.compile(r"^\d+(\.\d+)?\s*°?\s*[cf]$|^\d+(\.\d+)?°$")
+WITH_UNIT = re.compile(r"^\d+([.,]\d+)?\s*[°º]?\s*[cf]$|^\d+([.,]\d+)?[°º]$")
 
 
 @dataclass(frozen=True)
@@ -121,9 +132,9 @@ class ConceptMatcher:
                 self.terms_by_first[term[0]].add(term)
             for term in {t for p in concept.patterns for t in p.unless_sentence_has}:
                 self.terms_by_first[term[0]].add(term)
-        self.vocabulary = sorted(
-            {w for w in self.terms_by_first if w.isalpha() and len(w) >= TYPO_MIN_LENGTH}
-        )
+        words = {w for terms in self.terms_by_first.values() for term in terms for w in term}
+        self.vocabulary = sorted(w for w in words if w.isalpha() and len(w) >= TYPO_MIN_LENGTH)
+        self.vocabulary_set = frozenset(self.vocabulary)
         self.known_words = _known_words(nlp)
         self._correct = lru_cache(maxsize=4096)(self._closest_term)
 
@@ -142,7 +153,8 @@ class ConceptMatcher:
             word = token.lower_
             candidates = (word, token.lemma_.lower())
             if (
-                word not in self.terms_by_first
+                word not in self.vocabulary_set
+                and word not in self.terms_by_first
                 and word.isalpha()
                 and len(word) >= TYPO_MIN_LENGTH
                 and word not in self.known_words
@@ -158,7 +170,7 @@ class ConceptMatcher:
         matches = []
         for concept in (c for c in self.concepts if c.temperature):
             for sentence in doc.sents:
-                cue = [t.i for t in sentence if t.lower_.strip("°") in TEMPERATURE_CUES]
+                cue = [t.i for t in sentence if t.lower_.strip("°º") in TEMPERATURE_CUES]
                 for token in sentence:
                     value = _number(token.lower_)
                     if value is None or not _is_fever(value, concept.temperature):
@@ -285,8 +297,9 @@ class KnownWords:
 
 
 def _number(text: str) -> float | None:
+    """38.5, 38,5 (a decimal comma), 38.5c, 101°f, 39º."""
     try:
-        return float(text.rstrip("°cf ").rstrip("°"))
+        return float(text.rstrip("°ºcf ").replace(",", "."))
     except ValueError:
         return None
 
