@@ -375,7 +375,7 @@ def layer_latency(texts: list[str], rounds: int = 3) -> dict[str, float]:
     from bot.nlu.safety.classifier import SafetyClassifier, read_paraphrases
 
     nlp = spacy.load(ROOT / "models" / "spacy" / "en_upper_back")
-    assessor = SafetyAssessor(nlp, SafetyClassifier.train(read_paraphrases(), []), 0.6)
+    assessor = SafetyAssessor(nlp, SafetyClassifier.train(read_paraphrases(), []), 0.7)
     docs = [nlp(text.lower()) for text in texts]
     timings = []
     for _ in range(rounds):

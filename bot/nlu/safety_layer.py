@@ -65,7 +65,7 @@ class SafetyLayer(GraphComponent, IntentClassifier):
                 safety.TRIAGE: "unconfirmed_red_flag",
             },
             # The safety classifier alone asks the triage question from this confidence.
-            "triage_confidence": 0.6,
+            "triage_confidence": 0.7,
             # Intents whose examples train the classifier as ordinary, non-alarm messages.
             "ordinary_intents_exclude": [],
         }

@@ -28,7 +28,7 @@ def nlp():
 @pytest.fixture(scope="module")
 def assessor(nlp):
     classifier = SafetyClassifier.train(read_paraphrases(), ["what helps a stiff upper back"])
-    return SafetyAssessor(nlp, classifier, triage_confidence=0.6)
+    return SafetyAssessor(nlp, classifier, triage_confidence=0.7)
 
 
 @pytest.fixture
