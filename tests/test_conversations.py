@@ -2,6 +2,7 @@
 
 Each bot step names what the reply must be, never the text itself:
   utter_x            a domain response
+  utter_x + advice   its variant once the pain is persistent (ends with the advice)
   entry_id           a knowledge entry's answer, with its follow-up buttons
   entry_id + advice  the entry's answer closed by an advice text (e.g. persistent_pain)
   advice             an advice text on its own, with its buttons

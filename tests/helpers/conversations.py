@@ -4,11 +4,13 @@ from __future__ import annotations
 
 
 def expected_message(step: str, knowledge, domain) -> dict:
-    if step.startswith("utter_"):
-        response = domain["responses"][step][0]
+    entry_id, _, closing_id = (part.strip() for part in step.partition("+"))
+    if entry_id.startswith("utter_"):
+        # "utter_x + persistent_pain": the variant used once the pain is persistent.
+        variants = domain["responses"][entry_id]
+        response = next(v for v in variants if bool(v.get("condition")) == bool(closing_id))
         titles = [b["title"] for b in response.get("buttons", [])]
         return {"text": response["text"], "buttons": titles}
-    entry_id, _, closing_id = (part.strip() for part in step.partition("+"))
     entry = knowledge.entries.get(entry_id) or knowledge.advice[entry_id]
     text = entry.answer
     if closing_id:
