@@ -14,6 +14,7 @@ from bot.nlu.safety.persistence import PERSISTENCE_FILE, PersistenceReader
 
 EMERGENCY, URGENT, TRIAGE, NO_ALARM = "emergency", "urgent", "triage", "none"
 RULES, CLASSIFIER = "concept_rules", "safety_classifier"
+BOTH = "concept_rules+safety_classifier"
 # History does not clear a concept whose history is the sign (a past cancer).
 NOT_CURRENT_FOR_HISTORY = NOT_CURRENT - {"HISTORICAL"}
 
@@ -25,6 +26,7 @@ class SafetyAssessor:
         classifier: SafetyClassifier,
         triage_confidence: float,
         sources: dict[str, str] | None = None,
+        agree_confidence: float = 0.5,
     ) -> None:
         """`sources`: file name -> text of the data files; the repo's data/safety/ if None."""
         sources = sources or {}
@@ -33,6 +35,7 @@ class SafetyAssessor:
         self.persistence = PersistenceReader(sources.get(PERSISTENCE_FILE.name))
         self.classifier = classifier
         self.triage_confidence = triage_confidence
+        self.agree_confidence = agree_confidence
         self.tier_of = {c.name: c.tier for c in self.concepts.concepts}
 
     def assess(self, doc: Doc, now: datetime | None = None) -> dict:
@@ -56,15 +59,20 @@ class SafetyAssessor:
         }
 
     def _decide(self, findings: list[dict], label: str, confidence: float) -> tuple[str, str]:
-        current = [f for f in findings if f["current"]]
+        current = [f for f in findings if f["current"] and not f["partial"]]
         if any(f["tier"] == "red" and not f["weak"] for f in current):
             return EMERGENCY, RULES
+        # Two weaker signals that agree: the classifier names a red concept and the message
+        # mentions part of it (its body part or its descriptor) as the writer's own, now.
+        partly = {f["concept"] for f in findings if f["current"] and f["partial"]}
+        if label in partly and confidence >= self.agree_confidence:
+            return EMERGENCY, BOTH
         if any(f["tier"] == "urgent" and not f["weak"] for f in current):
             return URGENT, RULES
         if any(f["tier"] == "red" for f in current):
             return TRIAGE, RULES
         # The classifier alone sees a red flag the rules did not mention at all: ask.
-        mentioned = {f["concept"] for f in findings}
+        mentioned = {f["concept"] for f in findings if not f["partial"]}
         if (
             label != NONE
             and self.tier_of[label] == "red"
@@ -83,6 +91,7 @@ def _finding(match: Match, modifiers: list[dict[str, str]]) -> dict:
         "words": " ".join(match.words),
         "corrected": [f"{written} -> {read}" for written, read in match.corrected],
         "weak": match.weak,
+        "partial": match.partial,
         "context": modifiers,
         "current": not any(m["category"] in clearing for m in modifiers),
     }

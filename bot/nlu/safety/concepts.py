@@ -61,6 +61,7 @@ class Concept:
     not_when: tuple[Term, ...] = ()
     history_counts: bool = False
     temperature: dict[str, float] = field(default_factory=dict)
+    anchors: frozenset[Term] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class Match:
     words: tuple[str, ...]  # the tokens that matched, as written
     corrected: tuple[tuple[str, str], ...] = ()  # (as written, read as)
     positions: tuple[int, ...] = ()  # where those tokens are in the doc
+    # Only part of a pattern (a body part, or a descriptor, alone): never decides by itself,
+    # but confirms the safety classifier when both point at the same concept.
+    partial: bool = False
 
     def span(self, doc: Doc) -> Span:
         return Span(doc, self.start, self.end, label=self.concept.name)
@@ -114,6 +118,9 @@ def load_concepts(tokenize, source: str) -> tuple[list[Concept], int]:
                 not_when=tuple(_terms(spec.get("not_when", []), tokenize)),
                 history_counts=spec.get("history_counts", False),
                 temperature=spec.get("temperature", {}),
+                anchors=frozenset().union(
+                    *(group(a if a.startswith("$") else [a]) for a in spec.get("anchors", []))
+                ),
             )
         )
     return concepts, document["window"]
@@ -128,7 +135,7 @@ class ConceptMatcher:
         for concept in self.concepts:
             for term in {t for p in concept.patterns for g in p.groups for t in g}:
                 self.terms_by_first[term[0]].add(term)
-            for term in concept.not_when:
+            for term in (*concept.not_when, *concept.anchors):
                 self.terms_by_first[term[0]].add(term)
             for term in {t for p in concept.patterns for t in p.unless_sentence_has}:
                 self.terms_by_first[term[0]].add(term)
@@ -219,7 +226,25 @@ class ConceptMatcher:
                         if hit[:2] not in spans:
                             spans.add(hit[:2])
                             matches.append(self._match(doc, forms, concept, pattern, hit))
+                if not spans:
+                    matches += self._partial(doc, concept, found, blocked)
         return matches
+
+    @staticmethod
+    def _partial(doc: Doc, concept: Concept, found: dict, blocked: list) -> list[Match]:
+        """The first of a concept's anchor words in a sentence where no pattern matched."""
+        spots = sorted(
+            o
+            for term in concept.anchors
+            for o in found.get(term, ())
+            if not any(o[0] < b[1] and b[0] < o[1] for b in blocked)
+        )
+        if not spots:
+            return []
+        start, end = spots[0]
+        positions = tuple(range(start, end))
+        words = tuple(doc[i].text for i in positions)
+        return [Match(concept, start, end, True, words, (), positions, partial=True)]
 
     def _match_pattern(self, pattern: Pattern, found: dict, blocked: list) -> list[tuple]:
         """Each mention: for every place the first group occurs, its tightest combination."""
