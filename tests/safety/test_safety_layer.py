@@ -189,3 +189,15 @@ def test_the_rules_agree_with_the_classifier_paraphrases(nlp, assessor):
             if (wanted and decision != wanted) or (not wanted and decision in expected.values()):
                 missed.append(f"{concept}: {text!r} -> {decision}")
     assert not missed, "\n".join(missed)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "would a heat pack help? also my chest is really tight",
+        "when should i use ice? i can't catch my breath",
+        "not sure if it's related, my left arm is numb",
+    ],
+)
+def test_a_question_does_not_make_the_red_flag_after_it_hypothetical(decide, text):
+    assert decide(text) == "emergency"
