@@ -22,8 +22,6 @@ from bot import ROOT
 PERSISTENCE_FILE = ROOT / "data" / "safety" / "persistence.yml"
 # Dates are read in wall-clock time as if UTC, so only Etc/UTC is loaded (all zones: +47 MB).
 ZONEINFO = "/usr/share/zoneinfo/Etc"
-# How far before a date (in characters) an onset word may stand: "since the start of November".
-ONSET_REACH = 24
 SECONDS_PER_DAY = 86400
 # Duckling reads "last Tuesday", said on a Wednesday, as yesterday; people mean last week's.
 LAST_WEEKDAY = re.compile(r"\blast (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b")
@@ -83,7 +81,6 @@ class PersistenceReader:
             r"(?<=\d|\s)(" + "|".join(map(re.escape, spec["abbreviations"])) + r")\b"
         )
         self.expansions: dict[str, str] = spec["abbreviations"]
-        self.onset = re.compile(r"\b(" + "|".join(spec["onset_words"]) + r")\b")
         self.cues = [re.compile(cue) for cue in spec["cues"]]
         anchors = "|".join(map(re.escape, spec["recent_anchors"]))
         self.since_recent = re.compile(rf"\bsince (the |my |a )?({anchors})\b")
@@ -106,7 +103,7 @@ class PersistenceReader:
         context = duckling.Context(reference, self.locale)
         dated = []
         for entity in duckling.parse(text, context, self.dimensions, False):
-            days = self._days(entity, text, now)
+            days = self._days(entity, now)
             if days is None:
                 continue
             if days >= self.after_days:
@@ -114,12 +111,11 @@ class PersistenceReader:
             dated.append((entity["start"], entity["end"]))
         return self._since_undated(text, dated)
 
-    def _days(self, entity: dict, text: str, now: datetime) -> float | None:
+    def _days(self, entity: dict, now: datetime) -> float | None:
         if entity["dim"] == "duration":
             return entity["value"]["normalized"]["value"] / SECONDS_PER_DAY
-        before = text[max(0, entity["start"] - ONSET_REACH) : entity["start"]]
-        if not self.onset.search(before) and not entity["body"].startswith("since"):
-            return None
+        # Any past date counts as when the pain began: in a chat about back pain, "a week
+        # ago", "last month" or "since Friday" date the pain. Erring long only adds advice.
         start = _start_of(entity)
         if start is None:
             return None
