@@ -8,8 +8,10 @@ from pathlib import Path
 
 import spacy
 from spacy.language import Language
+from spacy.lookups import load_lookups
 
 from bot.knowledge import KnowledgeBase
+from bot.nlu.safety.concepts import KNOWN_WORDS_TABLE
 
 HERE = Path(__file__).parent
 CONFIG = HERE / "config.cfg"
@@ -24,11 +26,18 @@ def topic_patterns(knowledge: KnowledgeBase) -> list[dict]:
     ]
 
 
+def known_words_table() -> dict[str, bool]:
+    """WordNet's base forms (spacy-lookups-data): words the safety layer never "corrects"."""
+    index = load_lookups("en", ["lemma_index"]).get_table("lemma_index")
+    return {word: True for part_of_speech in index.values() for word in part_of_speech}
+
+
 def build(knowledge: KnowledgeBase) -> Language:
     nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG), auto_fill=True)
     nlp.initialize()
     # Initializing clears the ruler, so patterns go in afterwards.
     nlp.get_pipe("entity_ruler").add_patterns(topic_patterns(knowledge))
+    nlp.vocab.lookups.add_table(KNOWN_WORDS_TABLE, known_words_table())
     nlp.meta.update(name="upper_back", version="1.0.0")
     return nlp
 

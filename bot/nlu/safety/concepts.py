@@ -21,6 +21,8 @@ from spacy.tokens import Doc, Span
 from bot import ROOT
 
 CONCEPTS_FILE = ROOT / "data" / "safety" / "concepts.yml"
+# Added to the spaCy pipeline's vocab by ops/spacy_pipeline/build.py.
+KNOWN_WORDS_TABLE = "known_words"
 # A misspelling is corrected only when it is this similar (0-100) to a concept term...
 TYPO_MIN_SIMILARITY = 80
 # ...and long enough that a near miss is unlikely to be another word ("arm" vs "art").
@@ -300,25 +302,24 @@ class ConceptMatcher:
 
 
 def _known_words(nlp: Language) -> KnownWords:
-    """English words spaCy's lookup lemmatizer knows: never "corrected" into a symptom."""
-    lemmas = frozenset(nlp.Defaults.stop_words)
-    if "lemmatizer" not in nlp.pipe_names:
-        return KnownWords(lemmas, {})
-    return KnownWords(lemmas, nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup"))
+    """English words: never "corrected" into a symptom."""
+    lookups = nlp.vocab.lookups
+    tables = [lookups.get_table(KNOWN_WORDS_TABLE)] if lookups.has_table(KNOWN_WORDS_TABLE) else []
+    if "lemmatizer" in nlp.pipe_names:
+        tables.append(nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup"))
+    return KnownWords(frozenset(nlp.Defaults.stop_words), tables)
 
 
 class KnownWords:
-    """English words: stop words, lemmas, and the inflected forms spaCy's lookup table has.
+    """Stop words, WordNet's base forms (ops/spacy_pipeline/build.py) and the inflected
+    forms and lemmas of spaCy's lookup lemmatizer. Tables hash a word to look it up."""
 
-    The table's keys are hashes of the inflected forms, so `word in table` hashes the word.
-    """
-
-    def __init__(self, stop_words: frozenset[str], table) -> None:
-        self.words = stop_words | frozenset(table.values())
-        self.table = table
+    def __init__(self, stop_words: frozenset[str], tables: list) -> None:
+        self.words = stop_words.union(*(t.values() for t in tables[-1:]))
+        self.tables = tables
 
     def __contains__(self, word: str) -> bool:
-        return word in self.words or word in self.table
+        return word in self.words or any(word in table for table in self.tables)
 
 
 def _number(text: str) -> float | None:
