@@ -18,13 +18,14 @@ SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
 TRAINING_INPUTS := $(shell find data -type f -not -name '*.pyc') domain.yml config.yml $(SPACY_MODEL)/meta.json
 
-.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster
+.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report
 
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
 	@echo "make test   set up, train if needed, and run every test"
 	@echo "make cluster REPLICAS=2   replicas behind nginx (DATABASE_URL, REDIS_URL; README: Scaling out)"
 	@echo "trainers: inbox evaluate trainer (web workbench), see docs/training.md"
+	@echo "make safety-report   safety figures per group on the vignettes (README: Safety)"
 	@echo "other: train shell validate lint format bench soak purge clean"
 
 PIP := pip install --quiet --disable-pip-version-check
@@ -54,7 +55,7 @@ $(ACTIONS_VENV)/.installed: requirements/actions.txt
 	$(ACTIONS_VENV)/bin/$(PIP) -r requirements/actions.txt $(NO_LOCATION_WARNINGS)
 	touch $@
 
-$(SPACY_MODEL)/meta.json: $(VENV)/.runtime $(wildcard ops/spacy_pipeline/*) $(wildcard data/patterns/*) data/knowledge/upper_back_spasms.yml
+$(SPACY_MODEL)/meta.json: $(VENV)/.runtime $(wildcard ops/spacy_pipeline/*) data/knowledge/upper_back_spasms.yml
 	$(PY) -m ops.spacy_pipeline.build --output $(SPACY_MODEL)
 
 node_modules/.installed: package.json package-lock.json
@@ -104,8 +105,19 @@ $(NGINX):
 	  $(AS_ROOT) apt-get install -y nginx; installed=$$?; \
 	  $(AS_ROOT) rm -f /usr/sbin/policy-rc.d; exit $$installed; fi
 
-test: train $(VENV)/.dev lint $(CHROMIUM) $(NGINX)
+# The safety gate runs the bot under Debian's libfaketime, at the date the vignettes assume.
+FAKETIME := /usr/bin/faketime
+$(FAKETIME):
+	$(AS_ROOT) apt-get update
+	$(AS_ROOT) apt-get install -y faketime
+
+test: train $(VENV)/.dev lint $(CHROMIUM) $(NGINX) $(FAKETIME)
 	$(BIN)/pytest
+
+# Figures per group on both halves of tests/safety/; dev failures with input and reply,
+# test failures only counted. The same gate as `make test` (trainer/safety_gate.py).
+safety-report: train $(FAKETIME)
+	$(PY) -m trainer.safety_gate
 
 # The tests that need no server, browser or database: a quick check while editing.
 test-fast: setup $(VENV)/.dev

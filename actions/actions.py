@@ -9,7 +9,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.knowledge import Entry, knowledge_base
-from bot.nlu.names import PERSISTENT
+from bot.nlu.names import PERSISTENT, SAFETY_KEY
+
+# The intent the safety layer sets when it asks the triage question.
+TRIAGE_INTENT = "unconfirmed_red_flag"
 
 
 def pain_is_persistent(tracker: Tracker) -> bool:
@@ -30,6 +33,21 @@ def send_health_answer(
     return events
 
 
+def answer_question(
+    dispatcher: CollectingDispatcher, tracker: Tracker, intent: str | None, entities: list[dict]
+) -> list[dict[str, Any]]:
+    knowledge = knowledge_base()
+    topics = [e["value"] for e in entities if e["entity"] == "topic"]
+    entry = knowledge.select(
+        knowledge.category_for_intent(intent), topics, tracker.get_slot("last_category")
+    )
+    if entry is None:
+        dispatcher.utter_message(response="utter_not_understood")
+        return []
+    closing = knowledge.advice["persistent_pain"] if pain_is_persistent(tracker) else None
+    return send_health_answer(dispatcher, tracker, entry, closing)
+
+
 class ActionAnswerHealthQuestion(Action):
     def name(self) -> str:
         return "action_answer_health_question"
@@ -37,19 +55,38 @@ class ActionAnswerHealthQuestion(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        knowledge = knowledge_base()
-        topics = [
-            e["value"] for e in tracker.latest_message.get("entities", []) if e["entity"] == "topic"
-        ]
-        intent = tracker.latest_message.get("intent", {}).get("name")
-        entry = knowledge.select(
-            knowledge.category_for_intent(intent), topics, tracker.get_slot("last_category")
+        message = tracker.latest_message
+        intent = message.get("intent", {}).get("name")
+        return answer_question(dispatcher, tracker, intent, message.get("entities", []))
+
+
+class ActionAnswerHeldQuestion(Action):
+    """After "no" to the triage question: answer what the user had asked before it."""
+
+    def name(self) -> str:
+        return "action_answer_held_question"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        asked = next(
+            (
+                e["parse_data"]
+                for e in reversed(tracker.events)
+                if e.get("event") == "user"
+                and e.get("parse_data", {}).get("intent", {}).get("name") == TRIAGE_INTENT
+            ),
+            None,
         )
-        if entry is None:
-            dispatcher.utter_message(response="utter_not_understood")
+        held_intent = (asked or {}).get(SAFETY_KEY, {}).get("held_intent")
+        if held_intent == "report_duration":
+            return respond_to_duration(dispatcher, tracker)
+        entities = (asked or {}).get("entities", [])
+        has_topic = any(e["entity"] == "topic" for e in entities)
+        if knowledge_base().category_for_intent(held_intent) is None and not has_topic:
+            dispatcher.utter_message(response="utter_ask_what_next")
             return []
-        closing = knowledge.advice["persistent_pain"] if pain_is_persistent(tracker) else None
-        return send_health_answer(dispatcher, tracker, entry, closing)
+        return answer_question(dispatcher, tracker, held_intent, entities)
 
 
 class ActionRespondToDuration(Action):
@@ -59,6 +96,10 @@ class ActionRespondToDuration(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        advice = knowledge_base().advice
-        entry = advice["persistent_pain" if pain_is_persistent(tracker) else "short_duration"]
-        return send_health_answer(dispatcher, tracker, entry, closing=None)
+        return respond_to_duration(dispatcher, tracker)
+
+
+def respond_to_duration(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict]:
+    advice = knowledge_base().advice
+    entry = advice["persistent_pain" if pain_is_persistent(tracker) else "short_duration"]
+    return send_health_answer(dispatcher, tracker, entry, closing=None)

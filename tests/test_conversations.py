@@ -2,6 +2,7 @@
 
 Each bot step names what the reply must be, never the text itself:
   utter_x            a domain response
+  utter_x + advice   its variant once the pain is persistent (ends with the advice)
   entry_id           a knowledge entry's answer, with its follow-up buttons
   entry_id + advice  the entry's answer closed by an advice text (e.g. persistent_pain)
   advice             an advice text on its own, with its buttons
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers.conversations import expected_message, received_message
+from helpers.conversations import expected_messages, received_message
 
 CONVERSATION_FILES = sorted((Path(__file__).parent / "conversations").glob("*.yml"))
 CONVERSATIONS = [
@@ -33,5 +34,5 @@ def test_conversation(conversation, rest, knowledge, domain):
     sender = f"test-{uuid.uuid4()}"
     for number, turn in enumerate(conversation["turns"], start=1):
         replies = [received_message(m) for m in rest.send(sender, turn["user"])]
-        expected = [expected_message(step, knowledge, domain) for step in turn["bot"]]
+        expected = [m for step in turn["bot"] for m in expected_messages(step, knowledge, domain)]
         assert replies == expected, f"turn {number}: {turn['user']!r}"

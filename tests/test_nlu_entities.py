@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 
 import pytest
 import spacy
 from rasa.core.agent import Agent
 
-from bot.nlu.durations import days_in
 from ops.launcher import DEFAULT_MODEL, ROOT
 
 
@@ -30,23 +28,6 @@ def entities(result: dict, label: str, role: str | None = None) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "text, duration",
-    [
-        ("it's been sore for two weeks", "two weeks"),
-        ("about 3 days", "3 days"),
-        ("it started since March", "since march"),
-        ("over a month", "a month"),
-        ("a week now", "a week now"),
-        ("for a couple of days", "a couple of days"),
-        ("since last week", "since last week"),
-        ("only since this morning", "since this morning"),
-    ],
-)
-def test_durations_are_entities(parse, text, duration):
-    assert entities(parse(text), "duration") == [duration]
-
-
-@pytest.mark.parametrize(
     "text, persistent",
     [
         ("it's been hurting for 3 weeks", True),
@@ -55,54 +36,13 @@ def test_durations_are_entities(parse, text, duration):
         ("it won't go away", True),
         ("keeps coming back every few days", True),
         ("i have chronic upper back pain", True),
-        ("it's not getting better", True),
         ("only for 2 hours", False),
         ("since this morning", False),
         ("it started yesterday", False),
     ],
 )
-def test_persistence_follows_the_configured_threshold(parse, text, persistent):
+def test_the_safety_layer_marks_persistent_pain(parse, text, persistent):
     assert bool(entities(parse(text), "pain_persistence")) is persistent
-
-
-@pytest.mark.parametrize(
-    "text, flag",
-    [
-        ("my back hurts and I have chest pain", "chest_pain"),
-        ("there's pressure in my chest", "chest_pressure"),
-        ("i can't breathe properly", "trouble_breathing"),
-        ("really short of breath", "trouble_breathing"),
-        ("my arms are numb", "numbness"),
-        ("tingling in my fingers", "tingling"),
-        ("my legs feel weak", "limb_weakness"),
-        ("i lost control of my bladder", "bladder_bowel_control"),
-        ("numbness around my groin", "saddle_numbness"),
-        ("a sudden severe pain between my shoulders", "sudden_severe_pain"),
-        ("a tearing pain in my upper back", "tearing_pain"),
-        ("i fainted earlier", "fainting"),
-        ("sweating and feeling sick with the pain", "sweating"),
-        ("hurt my back in a car crash", "serious_accident"),
-    ],
-)
-def test_red_flags_are_entities(parse, text, flag):
-    assert flag in entities(parse(text), "red_flag")
-
-
-@pytest.mark.parametrize(
-    "text, red_flags, negated",
-    [
-        ("back pain but no chest pain", [], ["chest_pain"]),
-        ("chest pain, no fever", ["chest_pain"], []),
-        ("i don't have any numbness", [], ["numbness"]),
-        ("no fever but i feel numb", ["numbness"], []),
-        ("not sure if this is chest pain", ["chest_pain"], []),
-        ("without tingling or numbness", [], ["tingling", "numbness"]),
-    ],
-)
-def test_negated_red_flags_are_marked(parse, text, red_flags, negated):
-    result = parse(text)
-    assert entities(result, "red_flag") == red_flags
-    assert entities(result, "red_flag", role="negated") == negated
 
 
 @pytest.mark.parametrize(
@@ -112,14 +52,25 @@ def test_negated_red_flags_are_marked(parse, text, red_flags, negated):
         ("chest pain, no fever", "report_red_flag"),
         ("i also have a fever", "report_urgent_symptom"),
         ("no fever but it's worse at night", "report_urgent_symptom"),
+        ("i feel a bit dizzy", "unconfirmed_red_flag"),
     ],
 )
-def test_safety_signs_decide_the_intent(parse, text, intent):
+def test_the_safety_layer_decides_the_intent(parse, text, intent):
     assert parse(text)["intent"]["name"] == intent
 
 
-def test_negated_only_red_flag_is_never_routed_to_the_emergency(parse):
+def test_a_denied_red_flag_is_never_routed_to_the_emergency(parse):
     assert parse("back pain but no chest pain")["intent"]["name"] != "report_red_flag"
+
+
+def test_the_safety_decision_is_explained_in_the_parse_data(parse):
+    safety = parse("i have chest pain but no numbness")["safety"]
+    assert (safety["decision"], safety["signal"]) == ("emergency", "concept_rules")
+    by_concept = {f["concept"]: f for f in safety["findings"]}
+    assert by_concept["chest"]["current"] and by_concept["chest"]["words"] == "chest pain"
+    assert not by_concept["limb"]["current"]
+    assert by_concept["limb"]["context"][0]["category"] == "NEGATED_EXISTENCE"
+    assert safety["held_intent"]  # what the intent classifier heard, kept for the review
 
 
 @pytest.mark.parametrize(
@@ -138,24 +89,5 @@ def test_topics_are_entities(parse, text, topic):
 
 def test_the_spacy_pipeline_lemmatizes_from_spacy_lookups_data():
     nlp = spacy.load(ROOT / "models" / "spacy" / "en_upper_back")
-    assert nlp.pipe_names == ["entity_ruler", "lemmatizer"]
+    assert nlp.pipe_names == ["entity_ruler", "lemmatizer", "sentencizer"]
     assert [t.lemma_ for t in nlp("lifting boxes hurts")] == ["lift", "box", "hurt"]
-
-
-@pytest.mark.parametrize(
-    "phrase, days",
-    [
-        ("3 weeks", 21),
-        ("two weeks", 14),
-        ("since march", 268),
-        ("a couple of days", 2),
-        ("for weeks", 21),
-        ("2-3 days", 3),
-        ("48 hours", 2),
-        ("since monday", 1),
-        ("since this morning", 0),
-        ("since christmas", 334),
-    ],
-)
-def test_days_in_duration_phrases(phrase, days):
-    assert days_in(phrase, today=date(2026, 11, 24)) == days

@@ -5,4 +5,7 @@ Kept apart from the components so the action server does not import Rasa itself.
 
 PERSISTENCE_ENTITY = "pain_persistence"
 PERSISTENT = "persistent"
-NEGATED_ROLE = "negated"
+# The safety layer's decision and its evidence, in the parse data of each user message.
+SAFETY_KEY = "safety"
+# The slot that remembers it: filled from the entity of the same name (domain.yml).
+PERSISTENCE_SLOT = PERSISTENCE_ENTITY

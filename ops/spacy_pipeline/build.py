@@ -4,18 +4,17 @@ python -m ops.spacy_pipeline.build --output models/spacy/en_upper_back
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import spacy
 from spacy.language import Language
+from spacy.lookups import load_lookups
 
-from bot import ROOT
 from bot.knowledge import KnowledgeBase
+from bot.nlu.safety.concepts import KNOWN_WORDS_TABLE
 
 HERE = Path(__file__).parent
 CONFIG = HERE / "config.cfg"
-PATTERN_DIR = ROOT / "data" / "patterns"
 
 
 def topic_patterns(knowledge: KnowledgeBase) -> list[dict]:
@@ -27,19 +26,18 @@ def topic_patterns(knowledge: KnowledgeBase) -> list[dict]:
     ]
 
 
-def file_patterns() -> list[dict]:
-    patterns = []
-    for path in sorted(PATTERN_DIR.glob("*.jsonl")):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        patterns += [json.loads(line) for line in lines if line.strip()]
-    return patterns
+def known_words_table() -> dict[str, bool]:
+    """WordNet's base forms (spacy-lookups-data): words the safety layer never "corrects"."""
+    index = load_lookups("en", ["lemma_index"]).get_table("lemma_index")
+    return {word: True for part_of_speech in index.values() for word in part_of_speech}
 
 
 def build(knowledge: KnowledgeBase) -> Language:
     nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG), auto_fill=True)
     nlp.initialize()
     # Initializing clears the ruler, so patterns go in afterwards.
-    nlp.get_pipe("entity_ruler").add_patterns(file_patterns() + topic_patterns(knowledge))
+    nlp.get_pipe("entity_ruler").add_patterns(topic_patterns(knowledge))
+    nlp.vocab.lookups.add_table(KNOWN_WORDS_TABLE, known_words_table())
     nlp.meta.update(name="upper_back", version="1.0.0")
     return nlp
 

@@ -17,21 +17,29 @@ OPENINGS = [
 ]
 
 
-def expected_message(step: str, knowledge, domain) -> dict:
-    if step.startswith("utter_"):
-        response = domain["responses"][step][0]
-        titles = [b["title"] for b in response.get("buttons", [])]
-        return {"text": response["text"], "buttons": titles}
-    entry_id, _, closing_id = (part.strip() for part in step.partition("+"))
-    entry = knowledge.entries.get(entry_id) or knowledge.advice[entry_id]
-    text = entry.answer
+def expected_messages(step: str, knowledge, domain) -> list[dict]:
+    """The messages a REST client receives for one bot step.
+
+    "x + persistent_pain": x closed by the knowledge file's advice as its own paragraph.
+    Rasa's REST channel sends each paragraph of a reply without buttons as a message.
+    """
+    source, _, closing_id = (part.strip() for part in step.partition("+"))
+    if source.startswith("utter_"):
+        response = domain["responses"][source][0]
+        text, buttons = response["text"], response.get("buttons", [])
+    else:
+        entry = knowledge.entries.get(source) or knowledge.advice[source]
+        text, buttons = entry.answer, knowledge.buttons(entry)
     if closing_id:
         text = f"{text}\n\n{knowledge.advice[closing_id].answer}"
-    return {"text": text, "buttons": [b["title"] for b in knowledge.buttons(entry)]}
+    titles = [b["title"] for b in buttons]
+    if titles:
+        return [{"text": text, "buttons": titles}]
+    return [{"text": part, "buttons": []} for part in text.split("\n\n")]
 
 
 def expected_texts(steps: list[str], knowledge, domain) -> list[str]:
-    return [expected_message(step, knowledge, domain)["text"] for step in steps]
+    return [m["text"] for step in steps for m in expected_messages(step, knowledge, domain)]
 
 
 def received_message(message: dict) -> dict:

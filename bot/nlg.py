@@ -1,0 +1,51 @@
+"""Rasa's response generator, closing plain replies with the doctor advice once pain persists.
+
+Once the conversation knows the pain is persistent (slot `pain_persistence`), every later
+reply recommends a doctor (issue 11). Health answers get the advice from their action;
+this generator adds it to domain.yml's other responses (greeting, "not understood", scope,
+thanks...), as its own paragraph, in the knowledge file's words, so the advice has one
+source. Responses listed in endpoints.yml's `without_advice` keep their own wording: the
+safety replies, which carry no self-care and already send the person onward, and the
+disclaimer, which is always followed by an answer that has the advice.
+
+endpoints.yml:  nlg: {type: bot.nlg.PersistentAdviceNLG, without_advice: [...]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.knowledge import knowledge_base
+from bot.nlu.names import PERSISTENCE_SLOT, PERSISTENT
+
+ADVICE = "persistent_pain"
+
+
+class PersistentAdviceNLG(TemplatedNaturalLanguageGenerator):
+    def __init__(self, endpoint_config: EndpointConfig, domain: Domain) -> None:
+        super().__init__(domain.responses)
+        self.without_advice = frozenset(endpoint_config.kwargs.get("without_advice", ()))
+        self.advice = knowledge_base().advice[ADVICE].answer
+
+    async def generate(
+        self,
+        utter_action: str,
+        tracker: DialogueStateTracker,
+        output_channel: str,
+        **kwargs: Any,
+    ) -> dict[str, Any] | None:
+        message = await super().generate(utter_action, tracker, output_channel, **kwargs)
+        persistent = tracker.get_slot(PERSISTENCE_SLOT) == PERSISTENT
+        if (
+            message
+            and message.get("text")
+            and persistent
+            and utter_action not in self.without_advice
+        ):
+            message["text"] = f"{message['text']}\n\n{self.advice}"
+        return message

@@ -1,0 +1,337 @@
+"""Red-flag and urgent concepts from data/safety/concepts.yml, matched on a spaCy doc.
+
+A pattern is a list of word groups; it matches when one term of every group appears in
+one sentence, within the concept file's token window, in any order. Terms match a token's
+lowercase form or lemma, after misspelt words are corrected against the terms themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import pairwise, product
+
+import yaml
+from rapidfuzz import fuzz, process
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+
+from bot import ROOT
+
+CONCEPTS_FILE = ROOT / "data" / "safety" / "concepts.yml"
+# Added to the spaCy pipeline's vocab by ops/spacy_pipeline/build.py.
+KNOWN_WORDS_TABLE = "known_words"
+# A misspelling is corrected only when it is this similar (0-100) to a concept term...
+TYPO_MIN_SIMILARITY = 80
+# ...and long enough that a near miss is unlikely to be another word ("arm" vs "art").
+TYPO_MIN_LENGTH = 4
+
+Term = tuple[str, ...]
+# Words that make a nearby number a body temperature, and how near (in tokens) it must be.
+TEMPERATURE_CUES = {
+    "temp",
+    "temperature",
+    "thermometer",
+    "fever",
+    "degrees",
+    "degree",
+    "celsius",
+    "fahrenheit",
+    "c",
+    "f",
+}
+TEMPERATURE_REACH = 4
+WITH_UNIT = re.compile(r"^\d+([.,]\d+)?\s*[°º]?\s*[cf]$|^\d+([.,]\d+)?[°º]$")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    groups: tuple[frozenset[Term], ...]
+    weak: bool = False
+    ordered: bool = False  # the groups must appear in the order written
+    window: int | None = None  # overrides the file's window
+    unless_sentence_has: frozenset[Term] = frozenset()
+
+
+@dataclass(frozen=True)
+class Concept:
+    name: str
+    tier: str  # "red" or "urgent"
+    patterns: tuple[Pattern, ...]
+    not_when: tuple[Term, ...] = ()
+    history_counts: bool = False
+    temperature: dict[str, float] = field(default_factory=dict)
+    anchors: frozenset[Term] = frozenset()
+
+
+@dataclass(frozen=True)
+class Match:
+    concept: Concept
+    start: int  # token offsets in the doc
+    end: int
+    weak: bool
+    words: tuple[str, ...]  # the tokens that matched, as written
+    corrected: tuple[tuple[str, str], ...] = ()  # (as written, read as)
+    positions: tuple[int, ...] = ()  # where those tokens are in the doc
+    # Only part of a pattern (a body part, or a descriptor, alone): never decides by itself,
+    # but confirms the safety classifier when both point at the same concept.
+    partial: bool = False
+
+    def span(self, doc: Doc) -> Span:
+        return Span(doc, self.start, self.end, label=self.concept.name)
+
+
+def _terms(words: list[str], tokenize) -> frozenset[Term]:
+    # YAML reads a bare no/on/off as a boolean: such words must be quoted.
+    if not all(isinstance(word, str) for word in words):
+        raise ValueError(f"Quote the words no, on, off in concepts.yml: {words}")
+    return frozenset(tuple(t.lower_ for t in tokenize(word.lower())) for word in words)
+
+
+def load_concepts(tokenize, source: str) -> tuple[list[Concept], int]:
+    """The concepts and the token window, with every term split the way docs are."""
+    document = yaml.safe_load(source)
+    shared = {name: words for name, words in document.get("groups", {}).items()}
+
+    def group(words: list[str] | str) -> frozenset[Term]:
+        return _terms(shared[words[1:]] if isinstance(words, str) else words, tokenize)
+
+    concepts = []
+    for name, spec in document["concepts"].items():
+        patterns = []
+        for pattern in spec["patterns"]:
+            options = pattern if isinstance(pattern, dict) else {"terms": pattern}
+            patterns.append(
+                Pattern(
+                    groups=tuple(group(g) for g in options["terms"]),
+                    weak=options.get("weak", False),
+                    ordered=options.get("ordered", False),
+                    window=options.get("window"),
+                    unless_sentence_has=_terms(options.get("unless_sentence_has", []), tokenize),
+                )
+            )
+        concepts.append(
+            Concept(
+                name=name,
+                tier=spec["tier"],
+                patterns=tuple(patterns),
+                not_when=tuple(_terms(spec.get("not_when", []), tokenize)),
+                history_counts=spec.get("history_counts", False),
+                temperature=spec.get("temperature", {}),
+                anchors=frozenset().union(
+                    *(group(a if a.startswith("$") else [a]) for a in spec.get("anchors", []))
+                ),
+            )
+        )
+    return concepts, document["window"]
+
+
+class ConceptMatcher:
+    def __init__(self, nlp: Language, source: str | None = None) -> None:
+        source = source or CONCEPTS_FILE.read_text(encoding="utf-8")
+        self.concepts, self.window = load_concepts(nlp.tokenizer, source)
+        # First word of a term -> the terms that start with it, for a quick scan of a doc.
+        self.terms_by_first: dict[str, set[Term]] = defaultdict(set)
+        for concept in self.concepts:
+            for term in {t for p in concept.patterns for g in p.groups for t in g}:
+                self.terms_by_first[term[0]].add(term)
+            for term in (*concept.not_when, *concept.anchors):
+                self.terms_by_first[term[0]].add(term)
+            for term in {t for p in concept.patterns for t in p.unless_sentence_has}:
+                self.terms_by_first[term[0]].add(term)
+        words = {w for terms in self.terms_by_first.values() for term in terms for w in term}
+        self.vocabulary = sorted(w for w in words if w.isalpha() and len(w) >= TYPO_MIN_LENGTH)
+        self.vocabulary_set = frozenset(self.vocabulary)
+        self.known_words = _known_words(nlp)
+        self._correct = lru_cache(maxsize=4096)(self._closest_term)
+
+    def _closest_term(self, word: str) -> str | None:
+        # People rarely get the first letter wrong ("chset", "numbess", "breth").
+        same_start = [term for term in self.vocabulary if term[0] == word[0]]
+        found = process.extractOne(
+            word, same_start, scorer=fuzz.ratio, score_cutoff=TYPO_MIN_SIMILARITY
+        )
+        return found[0] if found else None
+
+    def forms(self, doc: Doc) -> list[tuple[str, ...]]:
+        """Each token's lowercase form, lemma and, for an unknown word, its correction."""
+        forms = []
+        for token in doc:
+            word = token.lower_
+            candidates = (word, token.lemma_.lower())
+            if (
+                word not in self.vocabulary_set
+                and word not in self.terms_by_first
+                and word.isalpha()
+                and len(word) >= TYPO_MIN_LENGTH
+                and word not in self.known_words
+            ):
+                corrected = self._correct(word)
+                if corrected is not None:
+                    candidates += (corrected,)
+            forms.append(candidates)
+        return forms
+
+    def temperatures(self, doc: Doc) -> list[Match]:
+        """A fever read from a number next to temp/thermometer/degrees ("temp of 38.9")."""
+        matches = []
+        for concept in (c for c in self.concepts if c.temperature):
+            for sentence in doc.sents:
+                cue = [t.i for t in sentence if t.lower_.strip("°º") in TEMPERATURE_CUES]
+                for token in sentence:
+                    value = _number(token.lower_)
+                    if value is None or not _is_fever(value, concept.temperature):
+                        continue
+                    if WITH_UNIT.match(token.lower_):  # "38.5c", "101°f" need no other cue
+                        matches.append(
+                            Match(
+                                concept, token.i, token.i + 1, False, (token.text,), (), (token.i,)
+                            )
+                        )
+                        continue
+                    if not cue:
+                        continue
+                    nearest = min(cue, key=lambda i: abs(i - token.i))
+                    if abs(nearest - token.i) > TEMPERATURE_REACH:
+                        continue
+                    start, end = min(nearest, token.i), max(nearest, token.i) + 1
+                    words = tuple(doc[i].text for i in sorted({nearest, token.i}))
+                    positions = tuple(sorted({nearest, token.i}))
+                    matches.append(Match(concept, start, end, False, words, (), positions))
+        return matches
+
+    def occurrences(self, forms: list[tuple[str, ...]], start: int, end: int) -> dict:
+        """Term -> [(start, end)] for every term found in tokens start..end."""
+        found: dict[Term, list[tuple[int, int]]] = defaultdict(list)
+        for i in range(start, end):
+            for first in set(forms[i]):
+                for term in self.terms_by_first.get(first, ()):
+                    j = i + len(term)
+                    if j <= end and all(term[k] in forms[i + k] for k in range(1, len(term))):
+                        found[term].append((i, j))
+        return found
+
+    def match(self, doc: Doc) -> list[Match]:
+        forms = self.forms(doc)
+        matches = []
+        for sentence in doc.sents:
+            found = self.occurrences(forms, sentence.start, sentence.end)
+            if not found:
+                continue
+            for concept in self.concepts:
+                blocked = [o for t in concept.not_when for o in found.get(t, ())]
+                spans = set()
+                for pattern in concept.patterns:
+                    for hit in self._match_pattern(pattern, found, blocked):
+                        if hit[:2] not in spans:
+                            spans.add(hit[:2])
+                            matches.append(self._match(doc, forms, concept, pattern, hit))
+                if not spans:
+                    matches += self._partial(doc, concept, found, blocked)
+        return matches
+
+    @staticmethod
+    def _partial(doc: Doc, concept: Concept, found: dict, blocked: list) -> list[Match]:
+        """The first of a concept's anchor words in a sentence where no pattern matched."""
+        spots = sorted(
+            o
+            for term in concept.anchors
+            for o in found.get(term, ())
+            if not any(o[0] < b[1] and b[0] < o[1] for b in blocked)
+        )
+        if not spots:
+            return []
+        start, end = spots[0]
+        positions = tuple(range(start, end))
+        words = tuple(doc[i].text for i in positions)
+        return [Match(concept, start, end, True, words, (), positions, partial=True)]
+
+    def _match_pattern(self, pattern: Pattern, found: dict, blocked: list) -> list[tuple]:
+        """Each mention: for every place the first group occurs, its tightest combination."""
+        if any(term in found for term in pattern.unless_sentence_has):
+            return []
+        window = pattern.window or self.window
+        per_group = []
+        for group in pattern.groups:
+            spots = [
+                o
+                for term in group
+                for o in found.get(term, ())
+                if not any(o[0] < b[1] and b[0] < o[1] for b in blocked)
+            ]
+            if not spots:
+                return []
+            per_group.append(spots)
+        hits = []
+        for anchor in per_group[0]:
+            best = None
+            for rest in product(*per_group[1:]):
+                combo = (anchor, *rest)
+                start, end = min(o[0] for o in combo), max(o[1] for o in combo)
+                tokens = [i for o in combo for i in range(*o)]
+                if len(set(tokens)) < len(tokens) or end - start > window:
+                    continue
+                if pattern.ordered and any(a[0] >= b[0] for a, b in pairwise(combo)):
+                    continue
+                if best is None or end - start < best[1] - best[0]:
+                    best = (start, end, combo)
+            if best is not None:
+                hits.append(best)
+        return hits
+
+    @staticmethod
+    def _match(doc: Doc, forms, concept: Concept, pattern: Pattern, hit: tuple) -> Match:
+        start, end, combo = hit
+        positions = sorted(i for o in combo for i in range(*o))
+        corrected = tuple(
+            (doc[i].text, forms[i][2])
+            for i in positions
+            if len(forms[i]) > 2 and forms[i][2] not in forms[i][:2]
+        )
+        return Match(
+            concept=concept,
+            start=start,
+            end=end,
+            weak=pattern.weak,
+            words=tuple(doc[i].text for i in positions),
+            corrected=corrected,
+            positions=tuple(positions),
+        )
+
+
+def _known_words(nlp: Language) -> KnownWords:
+    """English words: never "corrected" into a symptom."""
+    lookups = nlp.vocab.lookups
+    tables = [lookups.get_table(KNOWN_WORDS_TABLE)] if lookups.has_table(KNOWN_WORDS_TABLE) else []
+    if "lemmatizer" in nlp.pipe_names:
+        tables.append(nlp.get_pipe("lemmatizer").lookups.get_table("lemma_lookup"))
+    return KnownWords(frozenset(nlp.Defaults.stop_words), tables)
+
+
+class KnownWords:
+    """Stop words, WordNet's base forms (ops/spacy_pipeline/build.py) and the inflected
+    forms and lemmas of spaCy's lookup lemmatizer. Tables hash a word to look it up."""
+
+    def __init__(self, stop_words: frozenset[str], tables: list) -> None:
+        self.words = stop_words.union(*(t.values() for t in tables[-1:]))
+        self.tables = tables
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.words or any(word in table for table in self.tables)
+
+
+def _number(text: str) -> float | None:
+    """38.5, 38,5 (a decimal comma), 38.5c, 101°f, 39º."""
+    try:
+        return float(text.rstrip("°ºcf ").replace(",", "."))
+    except ValueError:
+        return None
+
+
+def _is_fever(value: float, limits: dict[str, float]) -> bool:
+    """Celsius or Fahrenheit, told apart by range: no one has a 90 degree Celsius fever."""
+    if value < 45:
+        return value >= limits["celsius"]
+    return limits["fahrenheit"] <= value < 115

@@ -1,0 +1,146 @@
+"""Whether a message says the pain has lasted days or more: Duckling plus our cues.
+
+Duckling (in-process) reads dates and spans. It prefers the future ("since march" ->
+next March), so every date is moved back to its latest past occurrence, using the period
+Duckling's own alternatives are spaced by (a year for months and holidays, a week for
+weekdays, a month for "the 18th"). data/safety/persistence.yml adds what Duckling misses:
+short forms, bare plural units, and cues such as "on and off for months".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckling
+import yaml
+
+from bot import ROOT
+
+PERSISTENCE_FILE = ROOT / "data" / "safety" / "persistence.yml"
+# Dates are read in wall-clock time as if UTC, so only Etc/UTC is loaded (all zones: +47 MB).
+ZONEINFO = "/usr/share/zoneinfo/Etc"
+SECONDS_PER_DAY = 86400
+# Duckling reads "last Tuesday", said on a Wednesday, as yesterday; people mean last week's.
+LAST_WEEKDAY = re.compile(r"\blast (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b")
+# Words without which a message holds no date or span: Duckling is skipped (it costs ~0.5 ms).
+TIME_HINT = re.compile(
+    r"\d|since|ago|start|began|begun|day|week|month|year|night|fortnight|morning|summer|"
+    r"winter|spring|autumn|fall|christmas|easter|halloween|thanksgiving|holiday|"
+    r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun"
+)
+
+
+@dataclass(frozen=True)
+class Persistence:
+    days: float | None  # None when a cue, not a date, said so
+    evidence: str
+
+
+def _past(value: str, alternatives: list[str], now: datetime) -> datetime | None:
+    """The latest occurrence of a Duckling date that is not in the future."""
+    when = datetime.fromisoformat(value).replace(tzinfo=None)
+    if when <= now:
+        return when
+    if len(alternatives) < 2:
+        return None
+    first, second = (datetime.fromisoformat(v).replace(tzinfo=None) for v in alternatives[:2])
+    period = second - first
+    while when > now and period > timedelta(0):
+        when = _shift_back(when, period)
+    return when if when <= now else None
+
+
+def _shift_back(when: datetime, period: timedelta) -> datetime:
+    # Months and years are calendar steps, not fixed lengths.
+    if period >= timedelta(days=360):
+        return when.replace(year=when.year - 1)
+    if period >= timedelta(days=28):
+        return when.replace(year=when.year - (when.month == 1), month=(when.month - 2) % 12 + 1)
+    return when - period
+
+
+def _start_of(entity: dict) -> tuple[str, list[str]] | None:
+    value = entity["value"]
+    if value.get("type") == "interval":
+        if "from" not in value:
+            return None
+        alternatives = [v["from"]["value"] for v in value.get("values", []) if "from" in v]
+        return value["from"]["value"], alternatives
+    alternatives = [v["value"] for v in value.get("values", []) if "value" in v]
+    return value["value"], alternatives
+
+
+class PersistenceReader:
+    def __init__(self, source: str | None = None) -> None:
+        spec = yaml.safe_load(source or PERSISTENCE_FILE.read_text(encoding="utf-8"))
+        self.after_days: float = spec["persistent_after_days"]
+        self.abbreviations = re.compile(
+            r"(?<=\d|\s)(" + "|".join(map(re.escape, spec["abbreviations"])) + r")\b"
+        )
+        self.expansions: dict[str, str] = spec["abbreviations"]
+        self.cues = [re.compile(cue) for cue in spec["cues"]]
+        anchors = "|".join(map(re.escape, spec["recent_anchors"]))
+        self.since_recent = re.compile(rf"\bsince (the |my |a )?({anchors})\b")
+        self.since = re.compile(r"\bsince\b")
+        self.time_zones = duckling.load_time_zones(ZONEINFO)
+        self.locale = duckling.default_locale_lang(duckling.parse_lang("EN"))
+        self.dimensions = duckling.parse_dimensions(["time", "duration"])
+
+    def read(self, text: str, now: datetime | None = None) -> Persistence | None:
+        """What in `text` says the pain is persistent, or None."""
+        text = self.abbreviations.sub(lambda m: self.expansions[m[1]], text.lower())
+        now = (now or datetime.now()).replace(microsecond=0)
+        for cue in self.cues:
+            found = cue.search(text)
+            if found:
+                return Persistence(None, found[0])
+        if not TIME_HINT.search(text):
+            return None
+        reference = duckling.parse_ref_time(self.time_zones, "UTC", int(_as_utc(now)))
+        context = duckling.Context(reference, self.locale)
+        dated = []
+        for entity in duckling.parse(text, context, self.dimensions, False):
+            days = self._days(entity, now)
+            if days is None:
+                continue
+            if days >= self.after_days:
+                return Persistence(round(days, 1), entity["body"])
+            dated.append((entity["start"], entity["end"]))
+        return self._since_undated(text, dated)
+
+    def _days(self, entity: dict, now: datetime) -> float | None:
+        if entity["dim"] == "duration":
+            return entity["value"]["normalized"]["value"] / SECONDS_PER_DAY
+        # Any past date counts as when the pain began: in a chat about back pain, "a week
+        # ago", "last month" or "since Friday" date the pain. Erring long only adds advice.
+        start = _start_of(entity)
+        if start is None:
+            return None
+        when = _past(*start, now)
+        if when is None:
+            return None
+        # Days are counted as people count them: since Monday, on a Wednesday, is 3 days.
+        days = math.ceil((now - when).total_seconds() / SECONDS_PER_DAY)
+        return days + 7 if days < 7 and LAST_WEEKDAY.search(entity["body"]) else days
+
+    def _since_undated(self, text: str, dated: list[tuple[int, int]]) -> Persistence | None:
+        """'since <an event>' that Duckling could not date and that is not recent."""
+        for since in self.since.finditer(text):
+            if any(
+                start <= since.start() < end or since.end() <= start < since.end() + 12
+                for start, end in dated
+            ):
+                continue
+            if self.since_recent.match(text, since.start()):
+                continue
+            anchor = text[since.start() : since.start() + 40].split(",")[0]
+            return Persistence(None, anchor.strip())
+        return None
+
+
+def _as_utc(now: datetime) -> float:
+    # Duckling gets the wall-clock time as if it were UTC, so dates come back in local time.
+    return (now - datetime(1970, 1, 1)).total_seconds()

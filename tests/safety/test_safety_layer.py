@@ -1,0 +1,203 @@
+"""The safety layer in-process: concepts, ConText, persistence and the decision.
+
+Sentences here are written for these tests (never copied from the vignettes). Each names a
+class of wording the layer must read; `make safety-report` measures it on the vignettes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import spacy
+
+from bot import ROOT
+from bot.nlu.safety.assessor import SafetyAssessor
+from bot.nlu.safety.classifier import SafetyClassifier, read_paraphrases
+from bot.nlu.safety.persistence import PersistenceReader
+
+# Wednesday 25 November 2026, as in the vignettes.
+NOW = datetime(2026, 11, 25, 10, 0)
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return spacy.load(ROOT / "models" / "spacy" / "en_upper_back")
+
+
+@pytest.fixture(scope="module")
+def assessor(nlp):
+    classifier = SafetyClassifier.train(read_paraphrases(), ["what helps a stiff upper back"])
+    return SafetyAssessor(nlp, classifier, triage_confidence=0.7)
+
+
+@pytest.fixture
+def decide(nlp, assessor):
+    # Rasa's SpacyNLP lowercases the text before spaCy sees it.
+    return lambda text: assessor.assess(nlp(text.lower()), NOW)["decision"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my chest feels heavy and my back is spasming",
+        "i think there's a weight pressing on my chest",
+        "ice or heat? also my chest feels tight",  # a red flag after a question
+        "cant get air in properly",
+        "my hand went dead an hour ago",
+        "my legs feel like jelly when i stand",
+        "i wet myself without noticing",
+        "never had chest pain like this before",  # emphasis, not a denial
+        "i don't normally faint but i just did",
+        "rear-ended on the motorway this morning and now my back is in spasm",
+        "chset pain and my back hurts",  # a typo
+        "numbess in both hands",
+    ],
+)
+def test_red_flags_get_the_emergency_reply(decide, text):
+    assert decide(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no chest pain",
+        "neither numb nor tingly",
+        "zero numbness",
+        "nothing like chest pain, just a knot",
+        "chest pain? no",
+        "the tingling went away after an hour",
+        "i threw up last week but that's over now",
+        "i had a car accident 10 years ago",
+        "my dad had a heart attack",
+        "my wife's hands go numb at night",
+        "what if i get chest pain?",
+        "could a spasm make you faint?",
+        "sweaty after the gym and my back is tight",
+        "a faint ache between my shoulders",
+        "sick and tired of this knot",
+        "i can't turn my neck properly",
+        "feeling weak and tired after a long week",
+        "so much pressure at work lately",
+    ],
+)
+def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
+    assert decide(text) != "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "temp of 38.9 and shivering",
+        "i've had lymphoma",
+        "a melanoma was removed two years ago",  # a past cancer still counts
+        "the pain wakes me at 3am",
+        "it gets worse once i lie down at night",
+        "resting does nothing",
+        "painkillers aren't touching it",
+        "lost a stone without trying",
+    ],
+)
+def test_urgent_signs_get_see_a_doctor_today(decide, text):
+    assert decide(text) == "urgent"
+
+
+def test_a_normal_temperature_is_not_a_fever(decide):
+    assert decide("my temp is 36.8, just a stiff back") == "none"
+
+
+def test_a_single_weak_signal_asks_the_triage_question(decide):
+    assert decide("i feel a bit dizzy") == "triage"
+
+
+def test_the_decision_records_concept_words_context_and_signal(nlp, assessor):
+    result = assessor.assess(nlp("my mum fainted but i have crushing chest pressure"), NOW)
+    assert (result["decision"], result["signal"]) == ("emergency", "concept_rules")
+    by_concept = {}
+    for finding in result["findings"]:
+        by_concept.setdefault(finding["concept"], []).append(finding)
+    (faint,) = by_concept["faint"]
+    assert not faint["current"] and faint["context"][0]["category"] == "OTHER_PERSON"
+    assert any(f["current"] and "chest" in f["words"] for f in by_concept["chest"])
+
+
+def test_typos_are_corrected_against_the_concept_words_only(nlp, assessor):
+    findings = assessor.assess(nlp("chset pain"), NOW)["findings"]
+    assert findings[0]["corrected"] == ["chset -> chest"]
+    # Real English words are never "corrected" into a symptom.
+    assert assessor.assess(nlp("a good stretch for my seat"), NOW)["findings"] == []
+
+
+@pytest.fixture(scope="module")
+def persistence():
+    return PersistenceReader()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "since last tuesday",
+        "since the start of november",
+        "since the summer",
+        "a fortnight now",
+        "2 wks",
+        "half a year",
+        "this whole month",
+        "it's been weeks",
+        "on and off for months",
+        "it never fully goes away",
+        "still hurting three weeks in",
+        "since march",
+        "since monday",  # Monday to Wednesday: three days, as people count
+    ],
+)
+def test_persistent_pain_is_read_from_dates_spans_and_cues(persistence, text):
+    assert persistence.read(text, NOW) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["since this morning", "since yesterday", "only two hours", "it started yesterday", "hi"],
+)
+def test_short_pain_is_not_persistent(persistence, text):
+    assert persistence.read(text, NOW) is None
+
+
+def test_dates_resolve_to_the_past(persistence):
+    # Duckling alone reads "since march" as next March.
+    assert persistence.read("since march", NOW).days == 270
+
+
+def test_the_classifier_scores_one_message_as_sklearn_does():
+    classifier = SafetyClassifier.train(read_paraphrases(), ["what helps a stiff upper back"])
+    for text in ["my chest feels heavy", "ice or heat?", "i keep fainting", "no numbness"]:
+        probabilities = classifier.pipeline.predict_proba([text])[0]
+        label, confidence = classifier.predict(text)
+        assert label == classifier.pipeline.classes_[probabilities.argmax()]
+        assert confidence == pytest.approx(probabilities.max())
+
+
+def test_the_rules_agree_with_the_classifier_paraphrases(nlp, assessor):
+    """Every paraphrase written for a concept is caught by the rules too; none raise alarms."""
+    tier = {c.name: c.tier for c in assessor.concepts.concepts}
+    expected = {"red": "emergency", "urgent": "urgent"}
+    missed = []
+    for concept, examples in read_paraphrases().items():
+        for text in examples:
+            decision = assessor.assess(nlp(text.lower()), NOW)["decision"]
+            wanted = expected[tier[concept]] if concept != "none" else None
+            if (wanted and decision != wanted) or (not wanted and decision in expected.values()):
+                missed.append(f"{concept}: {text!r} -> {decision}")
+    assert not missed, "\n".join(missed)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "would a heat pack help? also my chest is really tight",
+        "when should i use ice? i can't catch my breath",
+        "not sure if it's related, my left arm is numb",
+    ],
+)
+def test_a_question_does_not_make_the_red_flag_after_it_hypothetical(decide, text):
+    assert decide(text) == "emergency"
