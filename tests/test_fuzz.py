@@ -197,13 +197,25 @@ def test_rest_fuzz(fuzz_bot):
     assert fuzz(fuzz_bot, lambda c: rest_conversation(client, c)) >= MESSAGES
 
 
+CONNECT_ATTEMPTS = 3
+
+
 class SocketClient:
     def __init__(self, url: str) -> None:
         self.events: queue.Queue[tuple[str, object]] = queue.Queue()
         self.client = socketio.Client(reconnection=False)
         for name in ("session_confirm", "bot_uttered", REJECTED_EVENT):
             self.client.on(name, lambda data, name=name: self.events.put((name, data)))
-        self.client.connect(url, transports=["polling"])
+        # As a browser's socket.io client does, retry a handshake that failed: on a loaded
+        # machine one can time out while the server is busy, and the server stays up.
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                self.client.connect(url, transports=["polling"], wait_timeout=REPLY_TIMEOUT)
+                return
+            except socketio.exceptions.ConnectionError:
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    raise
+                time.sleep(1)
 
     def next_event(self, timeout: float) -> tuple[str, object] | None:
         try:

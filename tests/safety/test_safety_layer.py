@@ -52,6 +52,7 @@ def decide(nlp, assessor):
         "rear-ended on the motorway this morning and now my back is in spasm",
         "chset pain and my back hurts",  # a typo
         "numbess in both hands",
+        "my foot has gone totally dead",  # "gone" + a state is an onset, not a resolution
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -79,6 +80,7 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "i can't turn my neck properly",
         "feeling weak and tired after a long week",
         "so much pressure at work lately",
+        "my fingers used to tingle at night in my twenties, not lately",  # a trailing "not lately"
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -96,6 +98,9 @@ def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergenci
         "resting does nothing",
         "painkillers aren't touching it",
         "lost a stone without trying",
+        "the thermometer says 38.6",  # a reading is not hearsay
+        "neither stretching nor heat pads made a difference",  # remedies listed, none helped
+        "cant get comfy in bed at night with this back",
     ],
 )
 def test_urgent_signs_get_see_a_doctor_today(decide, text):
