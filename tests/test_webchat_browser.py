@@ -219,10 +219,9 @@ def test_a_message_the_server_refuses_shows_why_next_to_it(open_chat, responses)
 # A phone with its keyboard open (320 x 568, less a 260 px keyboard), and a 1280 x 800
 # screen at 200% zoom: the CSS viewport each gives the page.
 SHORT_VIEWPORTS = {
-    "320px-keyboard-open": {"viewport": {"width": 320, "height": 308}, **{
-        k: v for k, v in PHONE.items() if k != "viewport"}},
+    "320px-keyboard-open": {**PHONE, "viewport": {"width": 320, "height": 308}},
     "200%-zoom": {"viewport": {"width": 640, "height": 400}, "device_scale_factor": 2},
-}  # fmt: skip
+}
 
 
 def box(page, selector: str) -> dict:
@@ -247,7 +246,7 @@ def test_small_screens_give_the_messages_the_room(open_chat, responses, knowledg
     composer = box(page, "#composer")
     assert page.evaluate("document.documentElement.scrollWidth") <= width, "no sideways scroll"
     assert header["height"] + footer["height"] <= 0.3 * height
-    assert log["height"] >= 0.3 * height
+    assert log["height"] >= 0.5 * height
     assert composer["y"] + composer["height"] <= height, "the input stays on screen"
 
     targets = page.locator("button:visible, a:visible, textarea")
