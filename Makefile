@@ -18,7 +18,7 @@ SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
 TRAINING_INPUTS := $(shell find data -type f -not -name '*.pyc') domain.yml config.yml $(SPACY_MODEL)/meta.json
 
-.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report
+.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report screenshots
 
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
@@ -26,6 +26,7 @@ help:
 	@echo "make cluster REPLICAS=2   replicas behind nginx (DATABASE_URL, REDIS_URL; README: Scaling out)"
 	@echo "trainers: inbox evaluate trainer (web workbench), see docs/training.md"
 	@echo "make safety-report   safety figures per group on the vignettes (README: Safety)"
+	@echo "make screenshots   the chat page at 1280 px and 390 px, into docs/screenshots/"
 	@echo "other: train shell validate lint format bench soak purge clean"
 
 PIP := pip install --quiet --disable-pip-version-check
@@ -122,6 +123,10 @@ safety-report: train $(FAKETIME)
 # The tests that need no server, browser or database: a quick check while editing.
 test-fast: setup $(VENV)/.dev
 	$(BIN)/pytest -m fast
+
+# The chat page as README shows it, from the trained bot started on free ports.
+screenshots: train $(VENV)/.dev $(CHROMIUM)
+	PYTHONPATH=tests $(PY) -m helpers.screenshots docs/screenshots
 
 # REPLICAS bot servers behind nginx, on PostgreSQL and Redis (README: Scaling out).
 REPLICAS ?= 2
