@@ -18,7 +18,8 @@ const maxChars = Number(form.dataset.maxChars);
 // What the page remembers across reloads: the session and what was said in it.
 let state = load();
 let ready = false; // connected, and this connection's session confirmed
-let inFlight = 0;
+// Messages sent and not yet known to have arrived, oldest first.
+let pending = [];
 
 function load() {
   try {
@@ -170,7 +171,13 @@ function persist() {
 }
 
 function setTyping() {
-  $("typing").hidden = inFlight === 0;
+  $("typing").hidden = pending.length === 0;
+}
+
+function settle(entry, outcome) {
+  pending = pending.filter((other) => other !== entry);
+  setTyping();
+  entry.done(outcome);
 }
 
 function markFailed(message, reason) {
@@ -203,15 +210,15 @@ function deliver(message) {
 }
 
 function send(payload, done) {
-  inFlight += 1;
+  const entry = { done };
+  pending.push(entry);
   setTyping();
   const packet = { message: payload, customData: clientMetadata(), session_id: state.session_id };
   socket.timeout(ACK_TIMEOUT_MS).emit("user_uttered", packet, (error, ack) => {
-    inFlight -= 1;
-    setTyping();
-    if (error) done({ ok: false });
-    else if (ack && ack.rejected) done({ ok: false, reason: ack.rejected });
-    else done({ ok: true });
+    if (!pending.includes(entry)) return; // already settled by its reply or a disconnect
+    if (error) settle(entry, { ok: false });
+    else if (ack && ack.rejected) settle(entry, { ok: false, reason: ack.rejected });
+    else settle(entry, { ok: true });
   });
 }
 
@@ -309,6 +316,9 @@ socket.on("session_confirm", (sessionId) => {
 });
 
 socket.on("bot_uttered", (data) => {
+  // A conversation's turns run in order: a reply means its oldest message arrived, even if
+  // a slow turn's acknowledgement is still to come.
+  if (pending.length) settle(pending[0], { ok: true });
   const message = {
     from: "bot",
     text: data.text,
@@ -326,6 +336,8 @@ const RECONNECTING = "Connection lost. Reconnecting… Messages can't be sent un
   "back. In an emergency, call your local emergency number.";
 socket.on("disconnect", () => {
   ready = false;
+  // Their acknowledgements can no longer come: say so now, not after the timeout.
+  for (const entry of [...pending]) settle(entry, { ok: false });
   banner(RECONNECTING);
 });
 socket.on("connect_error", () => banner(RECONNECTING));
