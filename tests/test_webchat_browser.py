@@ -119,6 +119,12 @@ def test_axe_finds_no_violations(open_chat, responses, knowledge, size):
     assert chat.axe_violations() == [], "asking before starting over"
 
 
+FOCUS_RING = (
+    "(() => { const s = getComputedStyle(document.activeElement);"
+    " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
+)
+
+
 def focused(page) -> str:
     return page.evaluate(
         "(() => { const el = document.activeElement;"
@@ -133,13 +139,13 @@ def test_keyboard_only(open_chat, responses, knowledge, domain):
     greeting_buttons = [b["title"] for b in domain["responses"]["utter_greet"][0]["buttons"]]
 
     # Tab from the top: Start over, the conversation, its suggestions, then the input.
-    order = []
+    order, rings = [], []
     for _ in range(2 + len(greeting_buttons) + 1):
         page.keyboard.press("Tab")
         order.append(focused(page))
+        rings.append(page.evaluate(FOCUS_RING))
     assert order == ["Start over", "Conversation", *greeting_buttons, "message"]
-    ring = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    assert ring != "none", "the input shows where the focus is"
+    assert all(style != "none" and width >= 2 for style, width in rings), "visible focus rings"
 
     page.keyboard.type(LIFTING_QUESTION)
     page.keyboard.press("Enter")
@@ -151,11 +157,8 @@ def test_keyboard_only(open_chat, responses, knowledge, domain):
     page.keyboard.press("Shift+Tab")
     follow_up = knowledge.buttons(lifting)[-1]
     assert focused(page) == follow_up["title"]
-    style = page.evaluate(
-        "(() => { const s = getComputedStyle(document.activeElement);"
-        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
-    )
-    assert style[0] != "none" and style[1] >= 2, "a visible focus ring on the quick reply"
+    style, width = page.evaluate(FOCUS_RING)
+    assert style != "none" and width >= 2, "a visible focus ring on the quick reply"
     page.keyboard.press("Space")
     chosen = knowledge.entries[lifting.follow_ups[-1]]
     expect(chat.user_message(follow_up["title"])).to_be_visible()
