@@ -16,7 +16,8 @@ PYTHON310 := $(shell command -v python3.10 2>/dev/null || ls -d $(HOME)/.pyenv/v
 
 SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
-TRAINING_INPUTS := $(shell find data -type f -not -name '*.pyc') domain.yml config.yml $(SPACY_MODEL)/meta.json
+# The answers (data/knowledge) are read at run time, so rewording one retrains nothing.
+TRAINING_INPUTS := $(shell find data -type f -not -path 'data/knowledge/*') domain.yml config.yml $(SPACY_MODEL)/meta.json
 
 .PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report screenshots
 
@@ -56,7 +57,7 @@ $(ACTIONS_VENV)/.installed: requirements/actions.txt
 	$(ACTIONS_VENV)/bin/$(PIP) -r requirements/actions.txt $(NO_LOCATION_WARNINGS)
 	touch $@
 
-$(SPACY_MODEL)/meta.json: $(VENV)/.runtime $(wildcard ops/spacy_pipeline/*) data/knowledge/upper_back_spasms.yml
+$(SPACY_MODEL)/meta.json: $(VENV)/.runtime $(wildcard ops/spacy_pipeline/*) data/lexicon/topics.yml
 	$(PY) -m ops.spacy_pipeline.build --output $(SPACY_MODEL)
 
 node_modules/.installed: package.json package-lock.json

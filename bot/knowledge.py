@@ -25,7 +25,6 @@ class Entry:
     answer: str
     follow_ups: tuple[str, ...]
     category: str | None = None
-    title: str = ""
     question: str = ""
     topics: tuple[str, ...] = ()
 
@@ -48,8 +47,7 @@ def _entry(fields: dict) -> Entry:
 
 
 class KnowledgeBase:
-    def __init__(self, document: dict, source_path: Path) -> None:
-        self.source_path = source_path
+    def __init__(self, document: dict) -> None:
         self.categories = {
             name: Category(name=name, **fields) for name, fields in document["categories"].items()
         }
@@ -57,13 +55,12 @@ class KnowledgeBase:
         self.advice = {
             name: _entry({"id": name, **fields}) for name, fields in document["advice"].items()
         }
-        self.topic_phrases: dict[str, list[str]] = document["topics"]
         self._category_by_intent = {c.intent: c.name for c in self.categories.values()}
 
     @classmethod
     def load(cls, path: Path = KNOWLEDGE_FILE) -> KnowledgeBase:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return cls(document, path.parent / document["source"])
+        return cls(document)
 
     def category_for_intent(self, intent: str | None) -> str | None:
         return self._category_by_intent.get(intent)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 import textstat
 
 from bot.knowledge import KNOWLEDGE_DIR, knowledge_base
+from bot.nlu.topic_entities import topic_phrases
 from ops.launcher import ROOT
 
 ARTICLE = (KNOWLEDGE_DIR / "source_article.txt").read_text(encoding="utf-8")
@@ -157,4 +159,23 @@ def test_every_answer_about_medicine_sends_the_user_to_a_professional_first():
 
 def test_topic_words_lead_to_existing_entries():
     used = {t for e in KNOWLEDGE.entries.values() for t in e.topics}
-    assert used == set(KNOWLEDGE.topic_phrases)
+    assert used == set(topic_phrases())
+
+
+def make_train_plan(*changed: str) -> str:
+    """What `make train` would run if these files had just changed (make -n -W)."""
+    what_if = [f"--what-if={path}" for path in changed]
+    result = subprocess.run(
+        ["make", "--dry-run", *what_if, "train"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_rewording_an_answer_rebuilds_nothing():
+    assert make_train_plan("data/knowledge/upper_back_spasms.yml") == make_train_plan()
+
+
+def test_changing_a_topic_word_rebuilds_the_spacy_pipeline_and_retrains():
+    plan = make_train_plan("data/lexicon/topics.yml")
+    assert "ops.spacy_pipeline.build" in plan and "rasa train" in plan

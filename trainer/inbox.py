@@ -19,7 +19,8 @@ from trainer.examples import Added, add_example, normalise
 from trainer.project import Project, TrainerError
 
 FALLBACK_INTENT = "nlu_fallback"
-# Below this the bot answered, but a trainer should look: well above the fallback's 0.3.
+# Below this the bot answered, but a trainer should look: well above the fallback
+# threshold (FallbackClassifier in config.yml, 0.4).
 DEFAULT_THRESHOLD = 0.6
 
 metadata = sa.MetaData()

@@ -15,6 +15,7 @@ from rasa.utils.endpoints import read_endpoint_config
 from bot import ROOT
 from bot.nlg import PersistentAdviceNLG
 from bot.nlu.names import PERSISTENCE_SLOT, PERSISTENT
+from bot.nlu.topic_entities import topic_phrases
 
 SAFETY_RESPONSES = ("utter_emergency", "utter_urgent_care", "utter_triage_question")
 
@@ -44,8 +45,8 @@ SELF_CARE_TOPICS = ("ice_and_heat", "massage", "medicine", "exercise")
 @pytest.mark.parametrize("name", ["utter_emergency", "utter_urgent_care"])
 def test_alarm_replies_carry_no_self_care(domain, knowledge, name):
     text = f" {domain['responses'][name][0]['text'].lower()} "
-    # The words people use for self-care topics (knowledge file), e.g. ice, massage, pills.
-    words = [w for topic in SELF_CARE_TOPICS for w in knowledge.topic_phrases[topic]]
+    # The words people use for self-care topics (the topic lexicon), e.g. ice, massage, pills.
+    words = [w for topic in SELF_CARE_TOPICS for w in topic_phrases()[topic]]
     assert not [word for word in words if f" {word} " in text]
     # "Does not ease with rest" names the sign; no reply suggests rest to an alarm.
     assert "rest for" not in text and "take short breaks" not in text

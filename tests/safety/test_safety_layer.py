@@ -6,7 +6,7 @@ class of wording the layer must read; `make safety-report` measures it on the vi
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import spacy
@@ -166,6 +166,20 @@ def test_short_pain_is_not_persistent(persistence, text):
 def test_dates_resolve_to_the_past(persistence):
     # Duckling alone reads "since march" as next March.
     assert persistence.read("since march", NOW).days == 270
+
+
+# One date per kind of step back to the past: a year (a month, a fixed holiday), a lunar
+# year (Diwali's dates are 354-385 days apart), a month (a day of the month), a week.
+DATES_OF_EVERY_PERIOD = ["since march", "since diwali", "since the 31st", "since friday"]
+
+
+def test_every_date_resolves_on_every_day_of_the_year(persistence):
+    # Month-end days once crashed the step back (from the 31st into a 30-day month).
+    for day in range(366):
+        now = datetime(2027, 1, 1, 10) + timedelta(days=day)
+        for text in DATES_OF_EVERY_PERIOD:
+            found = persistence.read(text, now)
+            assert found is None or found.days is None or found.days >= 0, (text, now)
 
 
 def test_the_classifier_scores_one_message_as_sklearn_does():

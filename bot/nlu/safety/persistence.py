@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import duckling
 import yaml
+from dateutil.relativedelta import relativedelta
 
 from bot import ROOT
 
@@ -54,11 +55,12 @@ def _past(value: str, alternatives: list[str], now: datetime) -> datetime | None
 
 
 def _shift_back(when: datetime, period: timedelta) -> datetime:
-    # Months and years are calendar steps, not fixed lengths.
-    if period >= timedelta(days=360):
-        return when.replace(year=when.year - 1)
+    # Months and years are calendar steps (the 31st steps back to the 30th where needed).
+    # Holidays on a lunar calendar (Diwali, Eid) come 354-385 days apart: a year's step.
+    if period >= timedelta(days=300):
+        return when - relativedelta(years=1)
     if period >= timedelta(days=28):
-        return when.replace(year=when.year - (when.month == 1), month=(when.month - 2) % 12 + 1)
+        return when - relativedelta(months=1)
     return when - period
 
 
