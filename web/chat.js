@@ -157,7 +157,7 @@ function replaceNode(message) {
   old.replaceWith(render(message, true));
 }
 
-function stored(message) {
+function withoutNode(message) {
   // The DOM node is not stored.
   const { node, ...rest } = message;
   return rest;
@@ -166,7 +166,7 @@ function stored(message) {
 function persist() {
   localStorage.setItem(STORAGE_KEY, JSON.stringify({
     session_id: state.session_id,
-    messages: state.messages.map(stored),
+    messages: state.messages.map(withoutNode),
   }));
 }
 
