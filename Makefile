@@ -16,10 +16,12 @@ PYTHON310 := $(shell command -v python3.10 2>/dev/null || ls -d $(HOME)/.pyenv/v
 
 SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
-# The answers (data/knowledge) are read at run time, so rewording one retrains nothing.
-TRAINING_INPUTS := $(shell find data -type f -not -path 'data/knowledge/*') domain.yml config.yml $(SPACY_MODEL)/meta.json
+# The answers (data/knowledge) and the emergency numbers are read at run time, so changing
+# them retrains nothing.
+RUN_TIME_DATA := -not -path 'data/knowledge/*' -not -path data/safety/emergency_numbers.yml
+TRAINING_INPUTS := $(shell find data -type f $(RUN_TIME_DATA)) domain.yml config.yml $(SPACY_MODEL)/meta.json
 
-.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report
+.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report screenshots
 
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
@@ -27,6 +29,7 @@ help:
 	@echo "make cluster REPLICAS=2   replicas behind nginx (DATABASE_URL, REDIS_URL; README: Scaling out)"
 	@echo "trainers: inbox evaluate trainer (web workbench), see docs/training.md"
 	@echo "make safety-report   safety figures per group on the vignettes (README: Safety)"
+	@echo "make screenshots   the chat page at 1280 px and 390 px, into docs/screenshots/"
 	@echo "other: train shell validate lint format bench soak purge clean"
 
 PIP := pip install --quiet --disable-pip-version-check
@@ -123,6 +126,10 @@ safety-report: train $(FAKETIME)
 # The tests that need no server, browser or database: a quick check while editing.
 test-fast: setup $(VENV)/.dev
 	$(BIN)/pytest -m fast
+
+# The chat page as README shows it, from the trained bot started on free ports.
+screenshots: train $(VENV)/.dev $(CHROMIUM)
+	PYTHONPATH=tests $(PY) -m helpers.screenshots docs/screenshots
 
 # REPLICAS bot servers behind nginx, on PostgreSQL and Redis (README: Scaling out).
 REPLICAS ?= 2

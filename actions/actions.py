@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.knowledge import Entry, knowledge_base
+from bot.knowledge import Entry, knowledge_base, sources_metadata
 from bot.nlu.names import PERSISTENT, SAFETY_KEY
 
 # The intent the safety layer sets when it asks the triage question.
@@ -22,11 +22,18 @@ def pain_is_persistent(tracker: Tracker) -> bool:
 def send_health_answer(
     dispatcher: CollectingDispatcher, tracker: Tracker, entry: Entry, closing: Entry | None
 ) -> list[dict[str, Any]]:
-    """Answer with `entry`: the disclaimer first in a conversation, `closing` last."""
+    """Answer with `entry`: the disclaimer first in a conversation, `closing` last.
+
+    The answer's metadata names its article sections; each channel shows them as a source.
+    """
     if not tracker.get_slot("disclaimer_shown"):
         dispatcher.utter_message(response="utter_disclaimer")
-    text = entry.answer if closing is None else f"{entry.answer}\n\n{closing.answer}"
-    dispatcher.utter_message(text=text, buttons=knowledge_base().buttons(entry))
+    shown = [entry] if closing is None else [entry, closing]
+    dispatcher.utter_message(
+        text="\n\n".join(e.answer for e in shown),
+        buttons=knowledge_base().buttons(entry),
+        metadata=sources_metadata(*shown),
+    )
     events = [SlotSet("disclaimer_shown", True)]
     if entry.category is not None:
         events.append(SlotSet("last_category", entry.category))

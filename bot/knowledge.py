@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -100,3 +101,18 @@ class KnowledgeBase:
 @cache
 def knowledge_base() -> KnowledgeBase:
     return KnowledgeBase.load()
+
+
+# "Q3. When should I ...?" and "Poor Posture:" as the article prints them.
+QUESTION_NUMBER = re.compile(r"^Q\d+\.\s*")
+
+
+def section_title(heading: str) -> str:
+    """An article heading as a reader sees it in a source line: no number, no colon."""
+    return QUESTION_NUMBER.sub("", heading).rstrip(": ")
+
+
+def sources_metadata(*entries: Entry) -> dict:
+    """Response metadata naming the article sections an answer comes from, each once."""
+    titles = dict.fromkeys(section_title(entry.heading) for entry in entries)
+    return {"sources": list(titles)}

@@ -1,4 +1,4 @@
-"""Rasa's response generator, closing plain replies with the doctor advice once pain persists.
+"""Rasa's response generator: doctor advice once pain persists, numbers on the emergency reply.
 
 Once the conversation knows the pain is persistent (slot `pain_persistence`), every later
 reply recommends a doctor (issue 11). Health answers get the advice from their action;
@@ -7,6 +7,10 @@ thanks...), as its own paragraph, in the knowledge file's words, so the advice h
 source. Responses listed in endpoints.yml's `without_advice` keep their own wording: the
 safety replies, which carry no self-care and already send the person onward, and the
 disclaimer, which is always followed by an answer that has the advice.
+
+The emergency reply gets the emergency numbers for where the person seems to be, from the
+message's `locale` and `time_zone` metadata (bot/emergency.py), in its response metadata.
+It is a domain response generated in the Rasa server, so it needs no action server.
 
 endpoints.yml:  nlg: {type: bot.nlg.PersistentAdviceNLG, without_advice: [...]}
 """
@@ -20,7 +24,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.knowledge import knowledge_base
+from bot.emergency import EMERGENCY_RESPONSE, with_numbers
+from bot.knowledge import knowledge_base, sources_metadata
 from bot.nlu.names import PERSISTENCE_SLOT, PERSISTENT
 
 ADVICE = "persistent_pain"
@@ -30,7 +35,7 @@ class PersistentAdviceNLG(TemplatedNaturalLanguageGenerator):
     def __init__(self, endpoint_config: EndpointConfig, domain: Domain) -> None:
         super().__init__(domain.responses)
         self.without_advice = frozenset(endpoint_config.kwargs.get("without_advice", ()))
-        self.advice = knowledge_base().advice[ADVICE].answer
+        self.advice = knowledge_base().advice[ADVICE]
 
     async def generate(
         self,
@@ -40,6 +45,9 @@ class PersistentAdviceNLG(TemplatedNaturalLanguageGenerator):
         **kwargs: Any,
     ) -> dict[str, Any] | None:
         message = await super().generate(utter_action, tracker, output_channel, **kwargs)
+        if message and utter_action == EMERGENCY_RESPONSE:
+            latest = tracker.latest_message
+            return with_numbers(message, latest.metadata if latest else None)
         persistent = tracker.get_slot(PERSISTENCE_SLOT) == PERSISTENT
         if (
             message
@@ -47,5 +55,6 @@ class PersistentAdviceNLG(TemplatedNaturalLanguageGenerator):
             and persistent
             and utter_action not in self.without_advice
         ):
-            message["text"] = f"{message['text']}\n\n{self.advice}"
+            message["text"] = f"{message['text']}\n\n{self.advice.answer}"
+            message["metadata"] = {**message.get("metadata", {}), **sources_metadata(self.advice)}
         return message

@@ -7,6 +7,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.actions import ActionAnswerHealthQuestion, ActionRespondToDuration
+from bot.knowledge import section_title
 
 
 def tracker(intent: str, topics=(), **slots) -> Tracker:
@@ -53,8 +54,17 @@ def test_persistent_pain_closes_every_answer_with_the_doctor_advice(knowledge):
         ActionAnswerHealthQuestion(),
         tracker("ask_relief", ["massage"], disclaimer_shown=True, pain_persistence="persistent"),
     )
-    advice = knowledge.advice["persistent_pain"].answer
-    assert messages[0]["text"] == f"{knowledge.entries['massage'].answer}\n\n{advice}"
+    advice = knowledge.advice["persistent_pain"]
+    assert messages[0]["text"] == f"{knowledge.entries['massage'].answer}\n\n{advice.answer}"
+    # Both article sections are named as the answer's sources.
+    headings = [knowledge.entries["massage"].heading, advice.heading]
+    assert messages[0]["metadata"] == {"sources": [section_title(h) for h in headings]}
+
+
+def test_a_health_answer_names_the_article_section_it_comes_from(knowledge):
+    messages, _ = run(ActionAnswerHealthQuestion(), tracker("ask_causes", ["lifting"]))
+    assert "metadata" not in messages[0]  # the disclaimer is not from the article
+    assert messages[1]["metadata"] == {"sources": ["Improper lifting"]}
 
 
 def test_a_general_question_gets_the_category_overview(knowledge):

@@ -16,6 +16,7 @@ from helpers.servers import OUTPUT_DIR, sqlite_bot
 from helpers.telegram_emulator import TelegramChat, TelegramEmulator
 
 from bot.channels.telegram import SECRET_HEADER
+from bot.knowledge import section_title
 from ops.launcher import BotServer, free_port
 
 pytestmark = pytest.mark.bot
@@ -53,13 +54,34 @@ def telegram_bot(emulator, tmp_path_factory) -> BotServer:
 
 @pytest.fixture
 def new_chat(emulator, telegram_bot):
-    """Opens a new private chat with the bot."""
-    return lambda: TelegramChat(emulator, TOKEN, telegram_bot.webhook_url, SECRET, next(chat_ids))
+    """Opens a new private chat with the bot, from a Telegram app in `language_code`."""
+    return lambda language_code="en": TelegramChat(
+        emulator, TOKEN, telegram_bot.webhook_url, SECRET, next(chat_ids), language_code
+    )
 
 
 def text_of(messages: list[dict]) -> str:
     # Rasa's Telegram output sends each paragraph of a long text as its own message.
     return "\n\n".join(message["text"] for message in messages)
+
+
+def answered(entry) -> str:
+    """A health answer as Telegram shows it: its source on the last line."""
+    return f"{entry.answer.strip()}\nFrom the article: {section_title(entry.heading)}"
+
+
+# The numbers line under the emergency reply: the local number first, when the app's
+# language says where (data/safety/emergency_numbers.yml).
+UK, US, AU, EU = "999 in the UK", "911 in the US and Canada", "000 in Australia", "112 in the EU"
+ALL_NUMBERS = f"Emergency numbers: {UK}, {US}, {AU}, {EU}."
+LOCAL_NUMBER = {
+    "de": f"In the EU, call 112. Elsewhere: {UK}, {US}, {AU}.",
+    "en-GB": f"In the UK, call 999. Elsewhere: {US}, {AU}, {EU}.",
+    "en-us": f"In the US and Canada, call 911. Elsewhere: {UK}, {AU}, {EU}.",
+    # English is spoken everywhere: no number is picked, all are listed.
+    "en": ALL_NUMBERS,
+    "pt-br": ALL_NUMBERS,
+}
 
 
 def keyboard(message: dict) -> list[list[tuple[str, str]]]:
@@ -83,12 +105,19 @@ def test_lifting_question_gets_the_lifting_answer_with_its_follow_ups_as_keyboar
 ):
     lifting = knowledge.entries["improper_lifting"]
     messages = new_chat().say(LIFTING_QUESTION)
-    assert text_of(messages) == f"{responses['utter_disclaimer']}\n\n{lifting.answer.strip()}"
+    assert text_of(messages) == f"{responses['utter_disclaimer']}\n\n{answered(lifting)}"
     assert keyboard(messages[-1]) == one_per_row(knowledge.buttons(lifting))
 
 
-def test_red_flag_gets_the_emergency_reply_and_nothing_else(new_chat, responses):
-    assert text_of(new_chat().say(RED_FLAG)) == responses["utter_emergency"]
+@pytest.mark.parametrize("language_code", LOCAL_NUMBER.keys())
+def test_red_flag_gets_the_emergency_reply_and_the_numbers_to_call(
+    new_chat, responses, language_code
+):
+    messages = new_chat(language_code).say(RED_FLAG)
+    assert [m["text"] for m in messages] == [
+        responses["utter_emergency"],
+        LOCAL_NUMBER[language_code],
+    ]
 
 
 def test_start_command_greets_with_the_topics_as_keyboard(new_chat, domain):
@@ -104,12 +133,12 @@ def test_a_tapped_button_and_a_duration_follow_up_continue_the_conversation(new_
     follow_up = knowledge.entries[knowledge.entries["improper_lifting"].follow_ups[0]]
 
     tapped = chat.tap(answer, follow_up.question)
-    assert text_of(tapped) == follow_up.answer.strip()
+    assert text_of(tapped) == answered(follow_up)
     assert keyboard(tapped[-1]) == one_per_row(knowledge.buttons(follow_up))
 
     persistent_pain = knowledge.advice["persistent_pain"]
     recommendation = chat.say("it's been going on for 3 weeks")
-    assert text_of(recommendation) == persistent_pain.answer.strip()
+    assert text_of(recommendation) == answered(persistent_pain)
 
 
 @pytest.mark.parametrize(
@@ -151,7 +180,7 @@ def test_updates_without_the_secret_token_are_rejected_and_never_answered(
     # The rejected question never reached the assistant: its first answer still opens
     # with the disclaimer that starts every conversation.
     lifting = knowledge.entries["improper_lifting"]
-    expected = f"{responses['utter_disclaimer']}\n\n{lifting.answer.strip()}"
+    expected = f"{responses['utter_disclaimer']}\n\n{answered(lifting)}"
     assert text_of(chat.say(LIFTING_QUESTION)) == expected
 
 
@@ -169,11 +198,11 @@ def test_two_chats_at_once_keep_their_own_conversations(new_chat, knowledge, res
     replies = [say_in_both(texts) for texts in turns]
     disclaimer = responses["utter_disclaimer"]
     assert replies == [
-        [f"{disclaimer}\n\n{knowledge.entries['improper_lifting'].answer.strip()}",
-         responses["utter_emergency"]],
+        [f"{disclaimer}\n\n{answered(knowledge.entries['improper_lifting'])}",
+         f"{responses['utter_emergency']}\n\n{ALL_NUMBERS}"],
         # The second chat neither skips the disclaimer nor hears of the first one's pain.
-        [knowledge.advice["persistent_pain"].answer.strip(),
-         f"{disclaimer}\n\n{knowledge.entries['ice_and_heat'].answer.strip()}"],
+        [answered(knowledge.advice["persistent_pain"]),
+         f"{disclaimer}\n\n{answered(knowledge.entries['ice_and_heat'])}"],
     ]  # fmt: skip
 
 

@@ -1,12 +1,14 @@
-"""The web chat's socket.io protocol, spoken to the running bot as rasa-webchat speaks it.
+"""The web chat's socket.io protocol, spoken to the running bot as the chat page speaks it.
 
-rasa-webchat emits `session_request`, waits for `session_confirm`, then sends
-`user_uttered` ({message, customData, session_id}) and shows each `bot_uttered`.
+The page (web/chat.js) emits `session_request`, waits for `session_confirm`, then sends
+`user_uttered` ({message, customData, session_id}) asking for an acknowledgement, and shows
+each `bot_uttered`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import urllib.request
 import uuid
 
@@ -15,6 +17,7 @@ import socketio
 from helpers.socketio_chat import ChatSession
 
 from bot.channels.webchat import MAX_PACKET_BYTES, REJECTED_EVENT
+from bot.knowledge import section_title
 from ops.settings import current
 
 LIFTING_QUESTION = "why does my upper back hurt after lifting"
@@ -86,15 +89,54 @@ def test_two_concurrent_sessions_do_not_see_each_other(chat, knowledge, response
     assert texts(alarmed.received) == [emergency]
 
 
-def test_only_the_web_chat_gets_the_emergency_style(chat, rest, domain, responses):
-    style = domain["responses"]["utter_emergency"][0]["metadata"]
+def test_the_emergency_reply_carries_the_numbers_for_the_senders_place(chat, rest, responses):
     session = chat()
     session.start()
-    session.say(RED_FLAG)
-    assert session.wait_for_text(responses["utter_emergency"])["metadata"] == style
+    session.say(RED_FLAG)  # with locale en-GB
+    emergency = session.wait_for_text(responses["utter_emergency"])["metadata"]["emergency"]
+    assert emergency["local"] == {"number": "999", "where": "the UK"}
+    assert [n["number"] for n in emergency["others"]] == ["911", "000", "112"]
 
-    rest_replies = rest.send("webchat-rest-check", RED_FLAG)
-    assert [set(reply) for reply in rest_replies] == [{"recipient_id", "text"}]
+    # REST keeps the text and adds the same metadata; with nothing to go on, no local number.
+    [reply] = rest.send(f"rest-{uuid.uuid4()}", RED_FLAG)
+    assert reply["text"] == responses["utter_emergency"]
+    assert reply["metadata"]["emergency"]["local"] is None
+    assert len(reply["metadata"]["emergency"]["others"]) == 4
+    status, body = rest.post(
+        json.dumps(
+            {"sender": f"rest-{uuid.uuid4()}", "message": RED_FLAG,
+             "metadata": {"time_zone": "Australia/Sydney"}}
+        ).encode()
+    )  # fmt: skip
+    assert status == 200
+    assert json.loads(body)[0]["metadata"]["emergency"]["local"]["number"] == "000"
+
+
+def test_a_health_answer_names_its_article_section_after_its_last_part(chat, rest, knowledge):
+    lifting = knowledge.entries["improper_lifting"]
+    sources = {"sources": [section_title(lifting.heading)]}
+    session = chat()
+    session.start()
+    session.say(LIFTING_QUESTION)
+    assert session.wait_for_text(lifting.answer)["metadata"] == sources
+    disclaimer = next(data for name, data in session.received if name == "bot_uttered")
+    assert "metadata" not in disclaimer
+
+    replies = rest.send(f"rest-{uuid.uuid4()}", LIFTING_QUESTION)
+    assert [reply.get("metadata") for reply in replies] == [None, sources]
+
+
+def test_the_acknowledgement_says_whether_a_message_got_through(chat, knowledge):
+    session = chat()
+    session_id = session.start()
+    good = {"message": LIFTING_QUESTION, "session_id": session_id}
+    # Acknowledged once answered: the answer is already there.
+    assert session.client.call("user_uttered", good, timeout=REPLY_TIMEOUT) is None
+    session.wait_for_text(knowledge.entries["improper_lifting"].answer)
+
+    refused = {**good, "customData": {"locale": "not valid"}}
+    ack = session.client.call("user_uttered", refused, timeout=REPLY_TIMEOUT)
+    assert ack == {"rejected": "The metadata value for locale is not valid."}
 
 
 BAD_MESSAGES = {

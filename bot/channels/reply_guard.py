@@ -25,13 +25,14 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY
 
+from bot.emergency import EMERGENCY_RESPONSE, with_numbers
 from ops.settings import ROOT
 
 logger = logging.getLogger(__name__)
 
 # The intents the safety layer sets, and their replies (data/rules/safety.yml).
 SAFETY_REPLIES = {
-    "report_red_flag": "utter_emergency",
+    "report_red_flag": EMERGENCY_RESPONSE,
     "report_urgent_symptom": "utter_urgent_care",
 }
 UNAVAILABLE = "utter_unavailable"
@@ -120,4 +121,7 @@ async def answer_in_time(
     if isinstance(output.output, CollectingOutputChannel):
         output.output.messages.clear()  # never delivered: replaced by the fallback
     response = await fallback_response(agent, message.text or "")
-    await output.output.send_response(message.sender_id, dict(domain_responses()[response][0]))
+    reply = dict(domain_responses()[response][0])
+    if response == EMERGENCY_RESPONSE:
+        reply = with_numbers(reply, message.metadata)  # as the response generator does
+    await output.output.send_response(message.sender_id, reply)

@@ -5,7 +5,10 @@ metadata and input channel name a client sends, logs the user's text when a turn
 and waits as long as the action server takes. Here:
 - every field goes through bot.channels.input_policy; a body that is not a message gets
   400 with the reason in plain words;
-- a reply always comes within the deadline (bot.channels.reply_guard).
+- a reply always comes within the deadline (bot.channels.reply_guard);
+- a reply keeps its response metadata (stock Rasa drops it): health answers name their
+  article sections (`sources`), the emergency reply carries the numbers (`emergency`), so
+  an app can show them its own way while `text` stays the answer's own words.
 It does not offer stock Rasa's `?stream=true`, which no client of ours uses.
 """
 
@@ -26,6 +29,24 @@ from bot.channels.server import configure_server
 from ops.settings import current
 
 BODY_SHAPE = 'The body must be a JSON object: {"sender": "...", "message": "..."}.'
+
+
+class RestOutput(CollectingOutputChannel):
+    """Rasa's collecting output, with each reply's metadata on its last message."""
+
+    def _keep_metadata(self, kwargs: dict[str, Any]) -> None:
+        if kwargs.get("metadata"):
+            self.messages[-1]["metadata"] = kwargs["metadata"]
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await super().send_text_message(recipient_id, text, **kwargs)
+        self._keep_metadata(kwargs)
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        await super().send_text_with_buttons(recipient_id, text, buttons, **kwargs)
+        self._keep_metadata(kwargs)
 
 
 class GuardedRestInput(InputChannel):
@@ -56,7 +77,7 @@ class GuardedRestInput(InputChannel):
                 metadata = input_policy.metadata(body.get("metadata"))
             except input_policy.RefusedInput as refused:
                 return response.json({"error": str(refused)}, status=400)
-            collector = CollectingOutputChannel()
+            collector = RestOutput()
             message = UserMessage(
                 text, collector, sender, input_channel=self.name(), metadata=metadata
             )

@@ -8,6 +8,9 @@ configured from the environment (ops/settings.py: TELEGRAM_*; without them it is
 - sends non-text messages (stickers, photos, voice, edits) to the assistant as the
   `non_text_message` intent, so the reply's wording stays in domain.yml;
 - shows buttons as an inline keyboard, one per row, and takes a tap as the user's answer;
+- ends a health answer with its source ("From the article: ..."), and follows the emergency
+  reply with the emergency numbers, the local one first, picked from the user's Telegram
+  language (`language_code`, sent to the assistant as the message's `locale`);
 - passes the chat id and the text through bot.channels.input_policy, and answers within
   the reply deadline (bot.channels.reply_guard), like the other channels.
 """
@@ -36,6 +39,7 @@ from sanic.response import HTTPResponse
 from bot.channels import input_policy
 from bot.channels.reply_guard import answer_in_time
 from bot.channels.server import configure_server
+from bot.emergency import numbers_line
 from ops.settings import Telegram, current
 
 logger = logging.getLogger(__name__)
@@ -49,6 +53,16 @@ START_COMMAND = "/start"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
+def with_metadata_lines(text: str, metadata: dict[str, Any] | None) -> str:
+    """`text` with what its response metadata says, in words: Telegram shows only text."""
+    metadata = metadata or {}
+    if metadata.get("sources"):
+        text = f"{text.strip()}\nFrom the article: {' · '.join(metadata['sources'])}"
+    if metadata.get("emergency"):
+        text = f"{text.strip()}\n\n{numbers_line(metadata['emergency'])}"
+    return text
+
+
 class TelegramOutput(telegram.TelegramOutput):
     """Rasa's Telegram output, on a Bot API server of our choice."""
 
@@ -56,6 +70,10 @@ class TelegramOutput(telegram.TelegramOutput):
         server = TelegramAPIServer.from_base(api_base_url) if api_base_url else TELEGRAM_PRODUCTION
         # Rasa's __init__ cannot pass a server, so initialise the aiogram Bot directly.
         Bot.__init__(self, access_token, server=server)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        text = with_metadata_lines(text, kwargs.get("metadata"))
+        await super().send_text_message(recipient_id, text, **kwargs)
 
     async def send_text_with_buttons(
         self,
@@ -66,6 +84,7 @@ class TelegramOutput(telegram.TelegramOutput):
         **kwargs: Any,
     ) -> None:
         # Follow-up questions are too long to sit side by side on a phone: one per row.
+        text = with_metadata_lines(text, kwargs.get("metadata"))
         await super().send_text_with_buttons(
             recipient_id, text, buttons, button_type or "vertical", **kwargs
         )
@@ -156,12 +175,30 @@ class TelegramInput(telegram.TelegramInput):
                 return response.text("success")
             if chat_and_text is not None:
                 chat_id, text = chat_and_text
-                message = UserMessage(text, out_channel, chat_id, input_channel=self.name())
+                message = UserMessage(
+                    text,
+                    out_channel,
+                    chat_id,
+                    input_channel=self.name(),
+                    metadata=self.user_metadata(update),
+                )
                 agent = getattr(request.app.ctx, "agent", None)
                 await answer_in_time(on_new_message, message, agent, deadline)
             return response.text("success")
 
         return telegram_webhook
+
+    @staticmethod
+    def user_metadata(update: Update) -> dict[str, str] | None:
+        """The user's Telegram language as the message's locale: it picks the local number."""
+        sent = update.callback_query or update.message or update.edited_message
+        language = sent.from_user.language_code if sent and sent.from_user else None
+        if not language:
+            return None
+        try:
+            return input_policy.metadata({"locale": language})
+        except input_policy.RefusedInput:
+            return None  # a code we cannot read only costs the local number
 
     @staticmethod
     async def user_input(update: Update, out_channel: TelegramOutput) -> tuple[str, str] | None:

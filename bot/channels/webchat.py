@@ -2,8 +2,9 @@
 
 Referenced from credentials.yml by its module path. Against Rasa 3.6's `socketio`
 channel it:
-- serves the page in web/ and botfront's rasa-webchat bundle at /chat/, so the page, its
-  assets and the socket are one origin and the page needs no other host;
+- serves the page in web/ and the socket.io-client bundle (npm, from node_modules) at
+  /chat/, so the page, its assets and the socket are one origin and the page needs no other
+  host; the page's input limit is filled in from the input policy's;
 - accepts sockets only from the page's own origin, or from the origins listed in
   WEBCHAT_ALLOWED_ORIGINS (comma-separated); `*` is refused;
 - awaits `enter_room` (python-socketio 5.10+ made it a coroutine; Rasa 3.6 does not await
@@ -11,16 +12,18 @@ channel it:
 - passes every field through bot.channels.input_policy, like the other channels: a
   message that is too long or has no words gets the same reply as in REST; a packet
   that is not a message, or is sent before `session_confirm` or for another session,
-  gets a `message_rejected` event with the reason, and does nothing else;
+  gets a `message_rejected` event with the reason, and does nothing else; a client that
+  asks for an acknowledgement gets it once the turn is answered, with the reason if the
+  message was rejected, so the page can tell which of its messages did not get through;
 - answers within the reply deadline, or with the same fallback as REST
   (bot.channels.reply_guard);
-- forwards a response's `metadata` to the widget: domain.yml marks utter_emergency with
-  rasa-webchat's `customCss`, so the page shows it in its emergency style.
+- forwards a response's `metadata` with the last part of the reply: health answers name
+  their article sections (`sources`), the emergency reply carries the numbers to call
+  (`emergency`), and the page shows them after the reply.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from functools import cache
@@ -39,31 +42,30 @@ from bot.channels.server import configure_server
 from ops.settings import ROOT, current
 
 WEB_DIR = ROOT / "web"
-WIDGET_BUNDLE = ROOT / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+SOCKET_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 REJECTED_EVENT = "message_rejected"
 # Engine.IO closes a connection whose packet is bigger than this (its default is 1 MB).
 MAX_PACKET_BYTES = 16 * 1024
-# The widget's stylesheets import a web font from Google; the page uses system fonts.
-REMOTE_CSS_IMPORT = re.compile(rb"@import url\(https?://[^)]*\);")
+# Where index.html takes the input policy's length limit.
+MAX_CHARS_MARK = b"{{max_message_chars}}"
 
 PAGE_FILES = {
     "index.html": "text/html; charset=utf-8",
     "chat.css": "text/css; charset=utf-8",
     "chat.js": "text/javascript; charset=utf-8",
 }
-WIDGET_FILE = "rasa-webchat.js"
-# The widget injects <style> tags and inline styles; everything else comes from here.
+SOCKET_CLIENT_FILE = "socket.io.min.js"
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'"
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'self'"
 )
 
 
 @cache
-def widget_bundle() -> bytes:
-    if not WIDGET_BUNDLE.exists():
-        raise FileNotFoundError(f"{WIDGET_BUNDLE} is missing: run `make setup` (npm ci)")
-    return REMOTE_CSS_IMPORT.sub(b"", WIDGET_BUNDLE.read_bytes())
+def socket_client() -> bytes:
+    if not SOCKET_CLIENT.exists():
+        raise FileNotFoundError(f"{SOCKET_CLIENT} is missing: run `make setup` (npm ci)")
+    return SOCKET_CLIENT.read_bytes()
 
 
 def user_message(
@@ -93,9 +95,9 @@ class WebChatOutput(SocketIOOutput):
         messages.append(
             {"text": last, "quick_replies": quick_replies} if quick_replies else {"text": last}
         )
+        if metadata:
+            messages[-1]["metadata"] = metadata  # shown after the whole reply
         for message in messages:
-            if metadata:
-                message["metadata"] = metadata
             await self._send_message(recipient_id, message)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
@@ -128,7 +130,8 @@ class WebChatInput(SocketIOInput):
             async_mode="sanic", cors_allowed_origins=origins, max_http_buffer_size=MAX_PACKET_BYTES
         )
         self.sio = sio
-        bundle = widget_bundle()  # fails at startup, not on first page load
+        client = socket_client()  # fails at startup, not on first page load
+        max_chars = str(settings.limits.max_message_chars).encode()
         chat = SocketBlueprint(sio, self.socketio_path, "webchat", __name__)
         configure_server(chat)
         server: list[Sanic] = []  # the app, once it runs: its agent answers fallbacks
@@ -139,12 +142,12 @@ class WebChatInput(SocketIOInput):
 
         def serve(name: str) -> HTTPResponse:
             headers = {"X-Content-Type-Options": "nosniff"}
-            if name == WIDGET_FILE:
-                return response.raw(bundle, content_type=PAGE_FILES["chat.js"], headers=headers)
+            if name == SOCKET_CLIENT_FILE:
+                return response.raw(client, content_type=PAGE_FILES["chat.js"], headers=headers)
             if name not in PAGE_FILES:
                 return response.text("Not found", status=404)
             headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-            body = (WEB_DIR / name).read_bytes()
+            body = (WEB_DIR / name).read_bytes().replace(MAX_CHARS_MARK, max_chars)
             return response.raw(body, content_type=PAGE_FILES[name], headers=headers)
 
         @chat.route("/", methods=["GET"])
@@ -173,7 +176,8 @@ class WebChatInput(SocketIOInput):
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: str, data: Any = None) -> None:
+        async def handle_message(sid: str, data: Any = None) -> dict[str, str] | None:
+            # What it returns is the acknowledgement, for a client that asked for one.
             session = await sio.get_session(sid, namespace=self.namespace)
             session_id = session.get("session_id")
             try:
@@ -182,7 +186,7 @@ class WebChatInput(SocketIOInput):
                 await sio.emit(
                     REJECTED_EVENT, {"reason": str(refused)}, room=sid, namespace=self.namespace
                 )
-                return
+                return {"rejected": str(refused)}
             message = UserMessage(
                 text,
                 WebChatOutput(sio, self.bot_message_evt),

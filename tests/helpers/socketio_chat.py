@@ -1,4 +1,4 @@
-"""A web chat client speaking rasa-webchat's socket.io protocol to the running bot."""
+"""A web chat client speaking the chat page's socket.io protocol (Rasa's) to the running bot."""
 
 from __future__ import annotations
 

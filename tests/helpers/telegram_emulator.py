@@ -99,13 +99,25 @@ class TelegramChat:
     """A private chat with the bot: sends what Telegram would post to the bot's webhook."""
 
     def __init__(
-        self, emulator: TelegramEmulator, token: str, webhook_url: str, secret: str, chat_id: int
+        self,
+        emulator: TelegramEmulator,
+        token: str,
+        webhook_url: str,
+        secret: str,
+        chat_id: int,
+        language_code: str = "en",
     ) -> None:
         self.emulator = emulator
         self.token = token
         self.webhook_url = webhook_url
         self.secret = secret
-        self.user = {"id": chat_id, "is_bot": False, "first_name": "Test", "language_code": "en"}
+        # The language of the user's Telegram app, sent with every update.
+        self.user = {
+            "id": chat_id,
+            "is_bot": False,
+            "first_name": "Test",
+            "language_code": language_code,
+        }
         self.chat = {"id": chat_id, "first_name": "Test", "type": "private"}
         self.message_ids = itertools.count(1)
 
