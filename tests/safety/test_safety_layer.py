@@ -53,6 +53,8 @@ def decide(nlp, assessor):
         "chset pain and my back hurts",  # a typo
         "numbess in both hands",
         "my foot has gone totally dead",  # "gone" + a state is an onset, not a resolution
+        "all of a sudden a crippling pain between my shoulders",  # sudden x severe, any words
+        "short of wind just sitting here",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -81,6 +83,7 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "feeling weak and tired after a long week",
         "so much pressure at work lately",
         "my fingers used to tingle at night in my twenties, not lately",  # a trailing "not lately"
+        "the wind is cold and i can't stretch properly",  # wind is breath only as "short of wind"
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
