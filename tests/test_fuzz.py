@@ -274,9 +274,16 @@ def receive_closing_turn(bot: BotServer, client: SocketClient, conversation: Con
     sender = conversation.sender
     deadline = time.monotonic() + STORE_WAIT_SECONDS
     stored = paragraphs(stored_bot_texts(bot, [sender])[sender])
-    while len(stored) < len(paragraphs(conversation.replies)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-        stored = paragraphs(stored_bot_texts(bot, [sender])[sender])
+    settled_reads = 0
+    # The store may still be writing a turn that the client has not read (an earlier
+    # greeting can end the closing read early): wait until its count holds steady.
+    while time.monotonic() < deadline and (
+        len(stored) < len(paragraphs(conversation.replies)) or settled_reads < 3
+    ):
+        time.sleep(0.2)
+        latest = paragraphs(stored_bot_texts(bot, [sender])[sender])
+        settled_reads = settled_reads + 1 if len(latest) == len(stored) else 0
+        stored = latest
     while len(paragraphs(conversation.replies)) < len(stored):
         event = client.next_event(STORE_WAIT_SECONDS)
         if event is None:
