@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import zoneinfo
 
 import pytest
+from helpers.make_plan import make_train_plan
 from rasa.core.nlg import NaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import UserUttered
@@ -72,12 +72,4 @@ def test_the_response_generator_adds_the_numbers_and_keeps_the_text(domain):
 
 def test_changing_a_number_retrains_nothing():
     # The response generator reads the file at run time: make's plan stays the same.
-    def plan(*changed: str) -> str:
-        what_if = [f"--what-if={path}" for path in changed]
-        result = subprocess.run(
-            ["make", "--dry-run", *what_if, "train"], cwd=ROOT, capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    assert plan("data/safety/emergency_numbers.yml") == plan()
+    assert make_train_plan("data/safety/emergency_numbers.yml") == make_train_plan()

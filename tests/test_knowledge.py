@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 import textstat
+from helpers.make_plan import make_train_plan
 
 from bot.knowledge import KNOWLEDGE_DIR, knowledge_base
 from bot.nlu.topic_entities import topic_phrases
@@ -160,16 +160,6 @@ def test_every_answer_about_medicine_sends_the_user_to_a_professional_first():
 def test_topic_words_lead_to_existing_entries():
     used = {t for e in KNOWLEDGE.entries.values() for t in e.topics}
     assert used == set(topic_phrases())
-
-
-def make_train_plan(*changed: str) -> str:
-    """What `make train` would run if these files had just changed (make -n -W)."""
-    what_if = [f"--what-if={path}" for path in changed]
-    result = subprocess.run(
-        ["make", "--dry-run", *what_if, "train"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_rewording_an_answer_rebuilds_nothing():
