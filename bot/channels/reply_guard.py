@@ -7,6 +7,9 @@ once:
   pipeline decides that alone, without the action server, the tracker store or a lock;
 - anything else gets `utter_unavailable` ("can't answer right now", with the emergency
   numbers).
+The fallback goes through the assistant's own response generator (bot/nlg.py), so it
+carries the emergency numbers and, when the conversation or the message says the pain is
+persistent, the doctor advice, exactly as an answer in time would.
 A turn that did not finish is not stored, so nothing is half-stored: Rasa saves a
 tracker only at the end of a turn, and REST replies collected before a failure are
 replaced by the fallback. Logs name the failure, never what the user wrote.
@@ -23,9 +26,13 @@ from typing import Any
 import yaml
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY
+from rasa.shared.core.events import SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import ENTITIES, ENTITY_ATTRIBUTE_TYPE, INTENT, INTENT_NAME_KEY
 
-from bot.emergency import EMERGENCY_RESPONSE, with_numbers
+from bot.emergency import EMERGENCY_RESPONSE
+from bot.nlu.names import PERSISTENCE_ENTITY, PERSISTENCE_SLOT, PERSISTENT
+from bot.stores.tracker_store import TrackerStoreUnavailable
 from ops.settings import ROOT
 
 logger = logging.getLogger(__name__)
@@ -68,19 +75,53 @@ class CountingOutput(OutputChannel):
         await self.output.send_response(recipient_id, message)
 
 
-async def fallback_response(agent: Agent | None, text: str) -> str:
-    """The domain response for a message the assistant could not answer in time."""
+async def fallback_reply(agent: Agent | None, message: UserMessage) -> dict[str, Any]:
+    """The reply for a message the assistant could not answer in time."""
     if agent is None or agent.processor is None:
-        return UNAVAILABLE
+        return dict(domain_responses()[UNAVAILABLE][0])
     try:
         parsed = await asyncio.wait_for(
-            agent.processor.parse_message(UserMessage(text)), SAFETY_PARSE_SECONDS
+            agent.processor.parse_message(UserMessage(message.text or "")),
+            SAFETY_PARSE_SECONDS,
         )
     except Exception as error:  # noqa: BLE001 - any failure still gets the plain fallback
         logger.warning("Safety check of an unanswered message failed: %s", type(error).__name__)
-        return UNAVAILABLE
+        parsed = {}
     intent = (parsed.get(INTENT) or {}).get(INTENT_NAME_KEY)
-    return SAFETY_REPLIES.get(intent, UNAVAILABLE)
+    response = SAFETY_REPLIES.get(intent, UNAVAILABLE)
+    # The safety replies carry no advice (endpoints.yml), so only the plain fallback asks.
+    persistent = response == UNAVAILABLE and (
+        any(
+            entity.get(ENTITY_ATTRIBUTE_TYPE) == PERSISTENCE_ENTITY
+            for entity in parsed.get(ENTITIES, ())
+        )
+        or await stored_persistence(agent, message.sender_id)
+    )
+    said = UserUttered(message.text, parsed or None, metadata=message.metadata)
+    remembered = [SlotSet(PERSISTENCE_SLOT, PERSISTENT)] if persistent else []
+    tracker = DialogueStateTracker.from_events(
+        message.sender_id, [said, *remembered], slots=agent.domain.slots
+    )
+    try:
+        return await agent.nlg.generate(response, tracker, message.output_channel.name())
+    except Exception as error:  # noqa: BLE001 - the reply itself must still go out
+        logger.warning("Generating the fallback failed: %s", type(error).__name__)
+        return dict(domain_responses()[response][0])
+
+
+async def stored_persistence(agent: Agent, sender_id: str) -> bool:
+    """Whether the stored conversation knows the pain is persistent; False if unreadable.
+
+    The store may be what failed, so the read gets a short deadline of its own.
+    """
+    try:
+        tracker = await asyncio.wait_for(
+            agent.tracker_store.retrieve(sender_id), SAFETY_PARSE_SECONDS
+        )
+    except (Exception, TrackerStoreUnavailable) as error:  # noqa: BLE001
+        logger.warning("Reading the unanswered conversation failed: %s", type(error).__name__)
+        return False
+    return tracker is not None and tracker.get_slot(PERSISTENCE_SLOT) == PERSISTENT
 
 
 async def answer_in_time(
@@ -120,8 +161,4 @@ async def answer_in_time(
         return  # the person already has part of an answer; "can't answer" would confuse
     if isinstance(output.output, CollectingOutputChannel):
         output.output.messages.clear()  # never delivered: replaced by the fallback
-    response = await fallback_response(agent, message.text or "")
-    reply = dict(domain_responses()[response][0])
-    if response == EMERGENCY_RESPONSE:
-        reply = with_numbers(reply, message.metadata)  # as the response generator does
-    await output.output.send_response(message.sender_id, reply)
+    await output.output.send_response(message.sender_id, await fallback_reply(agent, message))
