@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.knowledge import Entry, knowledge_base, sources_metadata
+from bot.knowledge import Entry, asked_and_mentioned, knowledge_base, sources_metadata
 from bot.nlu.names import PERSISTENT, SAFETY_KEY
 
 # The intent the safety layer sets when it asks the triage question.
@@ -41,18 +41,40 @@ def send_health_answer(
 
 
 def answer_question(
-    dispatcher: CollectingDispatcher, tracker: Tracker, intent: str | None, entities: list[dict]
+    dispatcher: CollectingDispatcher, tracker: Tracker, message: dict[str, Any], intent: str | None
 ) -> list[dict[str, Any]]:
     knowledge = knowledge_base()
-    topics = [e["value"] for e in entities if e["entity"] == "topic"]
+    topics = [(e["value"], e.get("start", 0)) for e in message.get("entities", [])
+              if e["entity"] == "topic"]  # fmt: skip
+    asked, mentioned = asked_and_mentioned(message.get("text") or "", topics)
     entry = knowledge.select(
-        knowledge.category_for_intent(intent), topics, tracker.get_slot("last_category")
+        knowledge.category_for_intent(intent), asked, mentioned, tracker.get_slot("last_category")
     )
     if entry is None:
-        dispatcher.utter_message(response="utter_not_understood")
-        return []
+        return not_understood(dispatcher, message)
     closing = knowledge.advice["persistent_pain"] if pain_is_persistent(tracker) else None
     return send_health_answer(dispatcher, tracker, entry, closing)
+
+
+def not_understood(dispatcher: CollectingDispatcher, message: dict[str, Any]) -> list:
+    """ "Not understood", offering the topics the message came closest to."""
+    knowledge = knowledge_base()
+    topics = [e["value"] for e in message.get("entities", []) if e["entity"] == "topic"]
+    closest = knowledge.closest_entries(message.get("intent_ranking", []), topics)
+    dispatcher.utter_message(
+        response="utter_not_understood", buttons=knowledge.entry_buttons(closest)
+    )
+    return []
+
+
+class ActionNotUnderstood(Action):
+    def name(self) -> str:
+        return "action_not_understood"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        return not_understood(dispatcher, tracker.latest_message)
 
 
 class ActionAnswerHealthQuestion(Action):
@@ -64,7 +86,7 @@ class ActionAnswerHealthQuestion(Action):
     ) -> list[dict[str, Any]]:
         message = tracker.latest_message
         intent = message.get("intent", {}).get("name")
-        return answer_question(dispatcher, tracker, intent, message.get("entities", []))
+        return answer_question(dispatcher, tracker, message, intent)
 
 
 class ActionAnswerHeldQuestion(Action):
@@ -88,12 +110,11 @@ class ActionAnswerHeldQuestion(Action):
         held_intent = (asked or {}).get(SAFETY_KEY, {}).get("held_intent")
         if held_intent == "report_duration":
             return respond_to_duration(dispatcher, tracker)
-        entities = (asked or {}).get("entities", [])
-        has_topic = any(e["entity"] == "topic" for e in entities)
+        has_topic = any(e["entity"] == "topic" for e in (asked or {}).get("entities", []))
         if knowledge_base().category_for_intent(held_intent) is None and not has_topic:
             dispatcher.utter_message(response="utter_ask_what_next")
             return []
-        return answer_question(dispatcher, tracker, held_intent, entities)
+        return answer_question(dispatcher, tracker, asked or {}, held_intent)
 
 
 class ActionRespondToDuration(Action):

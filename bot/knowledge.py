@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -13,6 +14,8 @@ from bot import ROOT
 
 KNOWLEDGE_DIR = ROOT / "data" / "knowledge"
 KNOWLEDGE_FILE = KNOWLEDGE_DIR / "upper_back_spasms.yml"
+# How many topics "not understood" offers.
+CLOSEST_COUNT = 3
 
 
 @dataclass(frozen=True)
@@ -66,15 +69,22 @@ class KnowledgeBase:
         return self._category_by_intent.get(intent)
 
     def select(
-        self, category: str | None, topics: list[str], previous_category: str | None = None
+        self,
+        category: str | None,
+        asked: list[str],
+        mentioned: list[str] = (),
+        previous_category: str | None = None,
     ) -> Entry | None:
         """The entry that answers a question.
 
-        A topic picks the entry; when the topic sits in several categories (lifting is a
-        cause and a prevention tip) the asked category wins, then the one the
-        conversation was in. Without a topic the category's overview answers.
+        `asked` are the topics of the question itself, `mentioned` those of the rest of
+        the message ("sore after the gym, ice or heat?": heat is asked, the gym mentioned).
+        An asked topic picks the entry; when it sits in several categories (lifting is a
+        cause and a prevention tip) the asked category wins, then the one the conversation
+        was in. A mentioned topic answers only within the asked category, so the question
+        wins over the statement. Otherwise the category's overview answers.
         """
-        for topic in topics:
+        for topic in asked:
             candidates = [e for e in self.entries.values() if topic in e.topics]
             for preferred in (category, previous_category):
                 for entry in candidates:
@@ -82,9 +92,26 @@ class KnowledgeBase:
                         return entry
             if candidates:
                 return candidates[0]
-        if category is None:
-            return None
+        if category is None:  # a bare follow-up ("and heat?"): any topic it names
+            return self.select(previous_category, list(mentioned)) if mentioned else None
+        for topic in mentioned:
+            for entry in self.entries.values():
+                if topic in entry.topics and entry.category == category:
+                    return entry
         return self.entries[self.categories[category].overview]
+
+    def closest_entries(
+        self, intent_ranking: list[dict], topics: list[str], count: int = CLOSEST_COUNT
+    ) -> list[Entry]:
+        """The entries a message not understood came closest to: those of its topic words,
+        then the overviews of the categories the intent classifier ranked highest."""
+        ranked = [self.category_for_intent(r.get("name")) for r in intent_ranking]
+        # Without a ranking (a message with no words), the categories in the file's order.
+        categories = [c for c in ranked if c is not None] + list(self.categories)
+        closest = [self.select(None, [topic]) for topic in topics]
+        closest += [self.entries[self.categories[c].overview] for c in categories]
+        unique = list(dict.fromkeys(entry for entry in closest if entry is not None))
+        return unique[:count]
 
     def button_payload(self, entry: Entry) -> str:
         """A payload that asks for `entry` directly, skipping NLU."""
@@ -94,13 +121,43 @@ class KnowledgeBase:
         return f'/{intent}{{"topic": "{entry.topics[0]}"}}'
 
     def buttons(self, entry: Entry) -> list[dict]:
-        follow_ups = (self.entries[entry_id] for entry_id in entry.follow_ups)
-        return [{"title": e.question, "payload": self.button_payload(e)} for e in follow_ups]
+        return self.entry_buttons(self.entries[entry_id] for entry_id in entry.follow_ups)
+
+    def entry_buttons(self, entries: Iterable[Entry]) -> list[dict]:
+        return [{"title": e.question, "payload": self.button_payload(e)} for e in entries]
 
 
 @cache
 def knowledge_base() -> KnowledgeBase:
     return KnowledgeBase.load()
+
+
+# A message's clauses, and the ones that ask: ending in "?" or opening with a question word.
+CLAUSE_BREAK = re.compile(r"[,.;:!?\n]+|\s(?:but|and|so)\s")
+QUESTION_OPENING = re.compile(
+    r"^\s*(?:\W*\s*)?(?:what|whats|what's|how|hows|why|when|which|where|who|should|shall|"
+    r"can|could|would|will|is|are|do|does|did|any|anything|tips|ideas|advice|help|best)\b",
+    re.IGNORECASE,
+)
+
+
+def asked_and_mentioned(text: str, topics: list[tuple[str, int]]) -> tuple[list[str], list[str]]:
+    """Topics (value, start offset) split into those the message's question asks about and
+    those only mentioned around it. A message with no question asks about all of them."""
+    clauses, start = [], 0
+    for found in CLAUSE_BREAK.finditer(text):
+        clauses.append((start, found.end(), text[start : found.end()]))
+        start = found.end()
+    clauses.append((start, len(text), text[start:]))
+    questions = [
+        (begin, end)
+        for begin, end, clause in clauses
+        if clause.rstrip().endswith("?") or QUESTION_OPENING.match(clause)
+    ]
+    if not questions:
+        return [value for value, _ in topics], []
+    asked = [v for v, at in topics if any(b <= at < e for b, e in questions)]
+    return asked, [v for v, _ in topics if v not in asked]
 
 
 # "Q3. When should I ...?" and "Poor Posture:" as the article prints them.

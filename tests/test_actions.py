@@ -6,7 +6,11 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.actions import ActionAnswerHealthQuestion, ActionRespondToDuration
+from actions.actions import (
+    ActionAnswerHealthQuestion,
+    ActionNotUnderstood,
+    ActionRespondToDuration,
+)
 from bot.knowledge import section_title
 
 
@@ -81,21 +85,25 @@ def test_a_follow_up_topic_stays_in_the_conversations_category(knowledge):
     assert SlotSet("last_category", "prevention") in events
 
 
-def test_a_follow_up_without_a_topic_or_context_asks_again():
+def test_a_follow_up_without_a_topic_or_context_asks_again(knowledge):
     messages, events = run(ActionAnswerHealthQuestion(), tracker("ask_about_topic"))
-    assert messages == [
-        {
-            "text": None,
-            "buttons": [],
-            "elements": [],
-            "custom": {},
-            "template": "utter_not_understood",
-            "response": "utter_not_understood",
-            "image": None,
-            "attachment": None,
-        }
-    ]
+    assert [m["response"] for m in messages] == ["utter_not_understood"]
+    assert 2 <= len(messages[0]["buttons"]) <= 3
     assert events == []
+
+
+def test_not_understood_offers_the_closest_topics(knowledge):
+    understood = tracker("nlu_fallback", ["massage"])
+    understood.latest_message["intent_ranking"] = [
+        {"name": "nlu_fallback", "confidence": 0.4},
+        {"name": "ask_prevention", "confidence": 0.3},
+        {"name": "greet", "confidence": 0.2},
+        {"name": "ask_causes", "confidence": 0.1},
+    ]
+    messages, _ = run(ActionNotUnderstood(), understood)
+    closest = ["massage", "prevention_tips", "causes_overview"]
+    assert messages[0]["response"] == "utter_not_understood"
+    assert messages[0]["buttons"] == knowledge.entry_buttons(knowledge.entries[e] for e in closest)
 
 
 def test_persistent_duration_recommends_a_doctor(knowledge):

@@ -8,7 +8,7 @@ import pytest
 import textstat
 from helpers.make_plan import make_train_plan
 
-from bot.knowledge import KNOWLEDGE_DIR, knowledge_base
+from bot.knowledge import KNOWLEDGE_DIR, asked_and_mentioned, knowledge_base
 from bot.nlu.topic_entities import topic_phrases
 from ops.launcher import ROOT
 
@@ -169,3 +169,34 @@ def test_rewording_an_answer_rebuilds_nothing():
 def test_changing_a_topic_word_rebuilds_the_spacy_pipeline_and_retrains():
     plan = make_train_plan("data/lexicon/topics.yml")
     assert "ops.spacy_pipeline.build" in plan and "rasa train" in plan
+
+
+def topics_at(text: str, **words: str) -> list[tuple[str, int]]:
+    """(topic, offset) for each word of `text` named as word=topic."""
+    return sorted(((topic, text.index(word)) for word, topic in words.items()), key=lambda t: t[1])
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "intent", "expected"),
+    [
+        # The question's topic wins over the statement's.
+        ("sore after the gym, ice or heat?", {"gym": "lifting", "heat": "ice_and_heat"},
+         "ask_relief", "ice_and_heat"),
+        # A statement's topic outside the asked category gives way to that category.
+        ("hurt it lifting the kids, what can i do", {"lifting": "lifting"},
+         "ask_relief", "relief_overview"),
+        ("tried heat all week. should i see a doctor", {"heat": "ice_and_heat"},
+         "ask_when_to_see_doctor", "when_to_see_doctor"),
+        # ...but answers when it is in the asked category.
+        ("lifting boxes at work, how do i stop it happening", {"lifting": "lifting"},
+         "ask_prevention", "posture_and_lifting"),
+        # With no question every topic counts, and a topic may cross categories.
+        ("my back went from lifting boxes", {"lifting": "lifting"}, "ask_causes",
+         "improper_lifting"),
+        ("do stretches help?", {"stretches": "exercise"}, "ask_relief", "exercise_and_yoga"),
+    ],
+)  # fmt: skip
+def test_the_question_wins_over_the_statement(text, words, intent, expected):
+    asked, mentioned = asked_and_mentioned(text, topics_at(text, **words))
+    entry = KNOWLEDGE.select(KNOWLEDGE.category_for_intent(intent), asked, mentioned)
+    assert entry.id == expected

@@ -17,6 +17,30 @@ OPENINGS = [
 ]
 
 
+NOT_UNDERSTOOD = "utter_not_understood"
+
+
+class ClosestTopics:
+    """The buttons of "not understood": 2 or 3 of the knowledge's questions, whichever the
+    model ranked closest (the ranking itself is tested in test_actions.py)."""
+
+    def __init__(self, knowledge) -> None:
+        self.questions = {e.question for e in knowledge.entries.values()}
+
+    def __eq__(self, titles: object) -> bool:
+        return (
+            isinstance(titles, list)
+            and 2 <= len(titles) <= 3
+            and all(title in self.questions for title in titles)
+        )
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<2 or 3 closest topics>"
+
+
 def expected_messages(step: str, knowledge, domain) -> list[dict]:
     """The messages a REST client receives for one bot step.
 
@@ -24,7 +48,9 @@ def expected_messages(step: str, knowledge, domain) -> list[dict]:
     Rasa's REST channel sends each paragraph of a reply without buttons as a message.
     """
     source, _, closing_id = (part.strip() for part in step.partition("+"))
-    if source.startswith("utter_"):
+    if source == NOT_UNDERSTOOD:
+        text, buttons = domain["responses"][source][0]["text"], ClosestTopics(knowledge)
+    elif source.startswith("utter_"):
         response = domain["responses"][source][0]
         text, buttons = response["text"], response.get("buttons", [])
     else:
@@ -32,7 +58,7 @@ def expected_messages(step: str, knowledge, domain) -> list[dict]:
         text, buttons = entry.answer, knowledge.buttons(entry)
     if closing_id:
         text = f"{text}\n\n{knowledge.advice[closing_id].answer}"
-    titles = [b["title"] for b in buttons]
+    titles = buttons if isinstance(buttons, ClosestTopics) else [b["title"] for b in buttons]
     if titles:
         return [{"text": text, "buttons": titles}]
     return [{"text": part, "buttons": []} for part in text.split("\n\n")]
