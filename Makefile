@@ -21,7 +21,7 @@ MODEL := models/upper-back.tar.gz
 RUN_TIME_DATA := -not -path 'data/knowledge/*' -not -path data/safety/emergency_numbers.yml
 TRAINING_INPUTS := $(shell find data -type f $(RUN_TIME_DATA)) domain.yml config.yml $(SPACY_MODEL)/meta.json
 
-.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report screenshots
+.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report screenshots compare-classifiers
 
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
@@ -30,7 +30,7 @@ help:
 	@echo "trainers: inbox evaluate trainer (web workbench), see docs/training.md"
 	@echo "make safety-report   safety figures per group on the vignettes (README: Safety)"
 	@echo "make screenshots   the chat page at 1280 px and 390 px, into docs/screenshots/"
-	@echo "other: train shell validate lint format bench soak purge clean"
+	@echo "other: train shell validate lint format bench compare-classifiers soak purge clean"
 
 PIP := pip install --quiet --disable-pip-version-check
 NO_LOCATION_WARNINGS := 2> >(grep -v "^WARNING: Location" >&2)
@@ -138,6 +138,10 @@ cluster: train $(NGINX)
 
 bench: train $(VENV)/.dev
 	$(PY) -m bench.run
+
+# Intent classifiers compared on the held-out test half (README: Understanding).
+compare-classifiers: setup
+	$(PY) -m bench.classifiers
 
 # Ten minutes at a steady 10 messages a second: errors and memory growth.
 soak: train $(VENV)/.dev
