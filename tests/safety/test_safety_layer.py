@@ -6,6 +6,7 @@ class of wording the layer must read; `make safety-report` measures it on the vi
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 
 import pytest
@@ -127,6 +128,14 @@ def test_the_decision_records_concept_words_context_and_signal(nlp, assessor):
     (faint,) = by_concept["faint"]
     assert not faint["current"] and faint["context"][0]["category"] == "OTHER_PERSON"
     assert any(f["current"] and "chest" in f["words"] for f in by_concept["chest"])
+
+
+def test_reading_context_leaves_the_doc_as_rasa_made_it(nlp, assessor):
+    # Rasa deep-copies parse data, spaCy doc included, e.g. for a fallback in `rasa test`.
+    doc = nlp("no chest pain, but my dad had a heart attack")
+    assert assessor.assess(doc, NOW)["findings"]
+    assert not doc.spans and not doc.user_data
+    copy.deepcopy(doc)
 
 
 def test_typos_are_corrected_against_the_concept_words_only(nlp, assessor):

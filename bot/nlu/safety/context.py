@@ -40,8 +40,20 @@ class ContextReader:
         """For each match, the modifiers that reach it: [{"category", "words"}]."""
         if not matches:
             return []
+        before = set(doc.user_data)
         doc.spans[TARGETS] = [m.span(doc) for m in matches]
         self.context(doc)
+        try:
+            return self._modifiers(doc, matches)
+        finally:
+            # The doc is Rasa's, and Rasa deep-copies parse data (`rasa test nlu` on a
+            # fallback): ConText's spans and graph in it would make that fail.
+            for key in set(doc.user_data) - before:
+                del doc.user_data[key]
+            del doc.spans[TARGETS]
+
+    @staticmethod
+    def _modifiers(doc: Doc, matches: list[Match]) -> list[list[dict[str, str]]]:
         return [
             [
                 {"category": modifier.category, "words": doc[slice(*modifier.modifier_span)].text}
