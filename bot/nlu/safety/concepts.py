@@ -161,7 +161,11 @@ class ConceptMatcher:
         for token in doc:
             word = token.lower_
             candidates = (word, token.lemma_.lower())
-            if (
+            # Dropped g's ("nothin's touchin it", "sweatin"), in any dialect's spelling.
+            with_g = word.rstrip("'") + "g"
+            if word.endswith(("in", "in'")) and with_g in self.vocabulary_set:
+                candidates += (with_g,)
+            elif (
                 word not in self.vocabulary_set
                 and word not in self.terms_by_first
                 and word.isalpha()
