@@ -241,9 +241,7 @@ def add_example(
         line = annotate(text, entities or [], domain_names(domain, "entities"))
         nlu_files = sorted(project.nlu_dir.glob("*.yml"))
         existing = read_examples(nlu_files)
-        held_out = (
-            [e.text for e in read_examples([project.test_set])] if project.test_set.exists() else []
-        )
+        held_out = [e.text for e in read_examples(project.held_out_sets)]
         check_new_text(text, intent, existing, held_out)
 
         changes: dict[Path, str] = {}

@@ -37,6 +37,11 @@ class Project:
         return self.root / "tests" / "nlu" / "test_nlu.yml"
 
     @property
+    def held_out_sets(self) -> list[Path]:
+        """Both halves of the held-out set: never trained on, so never added as examples."""
+        return sorted((self.root / "tests" / "nlu").glob("*_nlu.yml"))
+
+    @property
     def baseline(self) -> Path:
         return self.root / "tests" / "nlu" / "baseline.json"
 
