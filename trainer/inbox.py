@@ -14,11 +14,13 @@ import time
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+import yaml
 
 from trainer.examples import (
     CONFIDENT_GUESS,
     Added,
     add_example,
+    domain_names,
     most_similar_other,
     normalise,
     project_examples,
@@ -123,6 +125,8 @@ class Inbox:
     def warnings(self, intent: str, text: str, guess: tuple[str, float] | None = None) -> list[str]:
         """Reasons to look again before teaching `text` as `intent`, in plain words."""
         guide = read_guide(self.project)
+        if intent not in guide:
+            return []  # an unknown intent is refused by add_example, with the reason
 
         def named(name: str) -> str:
             return f"“{guide[name].name}” ({name})" if name in guide else name
@@ -141,8 +145,19 @@ class Inbox:
             )
         return found
 
+    def choosable(self, intent: str, new_intent: bool = False) -> None:
+        """Refuse intents that are never learned from examples (they are not in the guide)."""
+        if new_intent or intent in read_guide(self.project):
+            return
+        if intent in domain_names(yaml.safe_load(self.project.domain.read_text()), "intents"):
+            raise TrainerError(
+                f"'{intent}' is set by the safety layer or a channel, never learned from "
+                "examples. Choose an intent from the guide (data/intent_guide.yml)."
+            )
+
     def add(self, intent: str, text: str, reviewer: str | None = None, **add_options) -> Added:
         """Add an example (all of add_example's checks) and note it in the journal."""
+        self.choosable(intent, add_options.get("new_intent", False))
         added = add_example(self.project, intent, text, **add_options)
         self.journal.record("add", who(reviewer), text, added.intent, added.line, added.file)
         return added
@@ -232,6 +247,7 @@ class Inbox:
     def label(self, item_id: str, intent: str, reviewer: str | None = None, **add_options) -> Added:
         """Add the message as an example of `intent` (all of `add`'s checks), then record it."""
         item = self.find(item_id)
+        self.choosable(intent, add_options.get("new_intent", False))
         added = add_example(self.project, intent, item.text, **add_options)
         self._record(item, "labeled", intent, reviewer)
         self.journal.record(
