@@ -10,7 +10,9 @@ function say(box, text, kind) {
 }
 
 function statusBox(form) {
-  return form.querySelector("[data-status]") || form.parentElement.querySelector("[data-status]");
+  // The form's own, or its inbox card's (shared by the card's Label and Dismiss forms).
+  const card = form.closest("[data-item]");
+  return form.querySelector("[data-status]") || card.querySelector("[data-status]");
 }
 
 // "Working… 3 s" after half a second, updated every second until stop() is called.
