@@ -161,6 +161,8 @@ def test_a_retrain_that_passes_is_promoted_and_the_running_bot_uses_it(
 ):
     before = model_id(project.model)
     assert bot_status(live_bot)["model_id"] == before
+    rest = RestClient(live_bot.rest_url)
+    rest.send("before-promotion", UNSURE)  # so it is in the inbox, whichever test ran first
     context = browser.new_context(**DESKTOP)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -190,7 +192,7 @@ def test_a_retrain_that_passes_is_promoted_and_the_running_bot_uses_it(
     # The running bot answers with the promoted model, with no restart.
     after = model_id(project.model)
     assert after != before and bot_status(live_bot)["model_id"] == after
-    RestClient(live_bot.rest_url).send("after-promotion", UNSURE)
+    rest.send("after-promotion", UNSURE)
     turns = user_turns(live_bot.settings.database_url, UNSURE)
     first, last = turns[0], turns[-1]
     assert last["intent"]["name"] == "ask_relief"

@@ -234,7 +234,7 @@ class Inbox:
         turns = []
         for row_id, type_name, raw in [*reversed(before), *after]:
             text = (json.loads(raw).get("text") or "").strip()
-            if text:
+            if text and not text.startswith("/"):  # a button payload is not what was typed
                 turns.append({"who": type_name, "text": text, "this": row_id == event_id})
         return turns
 

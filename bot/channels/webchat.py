@@ -225,9 +225,10 @@ class WebChatInput(SocketIOInput):
 
 
 async def store_feedback(
-    agent: Any, sender_id: str, rating: str, reason: str | None, answer: str
+    agent: Any, sender_id: str, rating: str, reason: str | None, answer: str | None
 ) -> bool:
-    """Store a rating in the agent's tracker store; False when that answer is not there."""
+    """Store a rating in the agent's tracker store; False when that answer is not there
+    (None: a reason for the conversation's latest 👎)."""
     store = getattr(agent, "tracker_store", None)
     # Rasa wraps every tracker store in a FailSafeTrackerStore; ours is the one inside.
     store = getattr(store, "_tracker_store", store)

@@ -211,10 +211,11 @@ class SnapshotSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
 
     async def add_feedback(
-        self, sender_id: str, rating: str, reason: str | None, answer_text: str
+        self, sender_id: str, rating: str, reason: str | None, answer_text: str | None
     ) -> bool:
-        """Store a rating of the conversation's latest answer ending with `answer_text`;
-        False when there is no such answer (the rating is then not stored)."""
+        """Store a rating of the conversation's latest answer ending with `answer_text`
+        (None: the answer of its latest 👎, which a reason follows up); False when there is
+        no such answer (the rating is then not stored)."""
         return await self._in_thread(
             "store the feedback", self._write_feedback, sender_id, rating, reason, answer_text
         )
@@ -222,8 +223,10 @@ class SnapshotSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
     # Database work, on the store's threads.
 
     def _write_feedback(
-        self, sender_id: str, rating: str, reason: str | None, answer_text: str
+        self, sender_id: str, rating: str, reason: str | None, answer_text: str | None
     ) -> bool:
+        if answer_text is None:
+            return self._follow_up_feedback(sender_id, rating, reason)
         answers = (
             sa.select(EVENTS.c.timestamp, EVENTS.c.data)
             .where(EVENTS.c.sender_id == sender_id, EVENTS.c.type_name == "bot")
@@ -236,19 +239,37 @@ class SnapshotSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
                 if wanted and " ".join((json.loads(data).get("text") or "").split()).endswith(
                     wanted
                 ):
-                    now = time.time()
-                    event = {"event": FEEDBACK, "timestamp": now, "rating": rating,
-                             "reason": reason, "answer_timestamp": timestamp}  # fmt: skip
-                    connection.execute(
-                        EVENTS.insert().values(
-                            sender_id=sender_id,
-                            type_name=FEEDBACK,
-                            timestamp=now,
-                            data=json.dumps(event),
-                        )  # fmt: skip
-                    )
+                    self._insert_feedback(connection, sender_id, rating, reason, timestamp)
                     return True
         return False
+
+    def _follow_up_feedback(self, sender_id: str, rating: str, reason: str | None) -> bool:
+        latest = (
+            sa.select(EVENTS.c.data)
+            .where(EVENTS.c.sender_id == sender_id, EVENTS.c.type_name == FEEDBACK)
+            .order_by(EVENTS.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.begin() as connection:
+            data = connection.execute(latest).scalar()
+            if data is None or json.loads(data).get("rating") != rating:
+                return False
+            answered = json.loads(data)["answer_timestamp"]
+            self._insert_feedback(connection, sender_id, rating, reason, answered)
+            return True
+
+    @staticmethod
+    def _insert_feedback(
+        connection: Any, sender_id: str, rating: str, reason: str | None, answered: float
+    ) -> None:
+        now = time.time()
+        event = {"event": FEEDBACK, "timestamp": now, "rating": rating, "reason": reason,
+                 "answer_timestamp": answered}  # fmt: skip
+        connection.execute(
+            EVENTS.insert().values(
+                sender_id=sender_id, type_name=FEEDBACK, timestamp=now, data=json.dumps(event)
+            )
+        )
 
     def _read_snapshot(self, sender_id: str) -> tuple[str | None, list[str]]:
         with self.engine.connect() as connection:
