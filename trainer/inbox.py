@@ -165,6 +165,8 @@ class Inbox:
     def items(self, threshold: float = DEFAULT_THRESHOLD) -> list[InboxItem]:
         """Unreviewed messages: those whose answer got a 👎 first, then the ones the bot was
         unsure about; grouped by text, the most recently seen first, each with context."""
+        if not sa.inspect(self.engine).has_table("events"):
+            return []  # the bot has not stored a conversation in this database yet
         with self.engine.connect() as connection:
             reviewed = set(connection.execute(sa.select(reviews.c.message_key)).scalars())
             rows = connection.execute(

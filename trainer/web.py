@@ -19,6 +19,7 @@ import re
 import secrets
 import sys
 import threading
+import traceback
 import urllib.parse
 from datetime import datetime, timezone
 from http.cookies import SimpleCookie
@@ -392,6 +393,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.show_error(path, str(error))
         except (ValueError, json.JSONDecodeError) as error:
             return self.send_json({"error": f"Bad request: {error}"}, 400)
+        except Exception:  # noqa: BLE001 - a page that fails says so instead of hanging up
+            self.log_error("%s %s failed:\n%s", method, path, traceback.format_exc())
+            message = "Something went wrong on the workbench. Try again, or ask a developer."
+            if self.wants_json(api):
+                return self.send_json({"error": message}, 500)
+            body = f"<p class='notice error'>{message}</p>"
+            return self.send_html(page("Error", body, "", getattr(self, "who", "")), 500)
 
     def routes(self, method: str, path: str):
         item = re.fullmatch(r"(/api)?/inbox/([0-9a-f]{1,40})/(label|dismiss)", path)

@@ -40,6 +40,8 @@ def bot_for(project: Project, db: Path, log_dir: Path) -> BotServer:
     """The bot on free ports, loading the project's live model, with Rasa's API on a token
     (the workbench tells it to load a promoted model through PUT /model)."""
     return BotServer(
+        free_port(),
+        free_port(),
         model=project.model,
         env={
             "DATABASE_URL": f"sqlite:///{db}",
