@@ -9,7 +9,7 @@ import pytest
 from helpers.browser import launch_chromium
 from helpers.chat_page import DESKTOP, PHONE, REPLY_TIMEOUT_MS, ChatPage
 from helpers.servers import OUTPUT_DIR, RestClient
-from helpers.trainer_projects import project_with_model
+from helpers.trainer_projects import project_with_model, trainer
 from helpers.workbench import (
     PASSING_VIGNETTES,
     axe_violations,
@@ -92,6 +92,11 @@ def test_a_thumbs_down_reaches_the_inbox_and_a_careless_label_is_warned_and_undo
         ("down", None),
         ("down", "hard_to_read"),
     ]
+    # README's count per topic: the 👎 and its reason count once, under the answer's section.
+    counted = trainer(project, "--db", live_bot.settings.database_url, "feedback")
+    assert counted.returncode == 0, counted.stderr
+    [row] = [line for line in counted.stdout.splitlines() if "Relief" in line]
+    assert row.split()[-2:] == ["0", "1"]
 
     context = browser.new_context(**DESKTOP)
     page = context.new_page()

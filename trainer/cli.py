@@ -4,6 +4,7 @@
   inbox [--threshold 0.6]          👎 answers, then messages the bot was unsure about
   label ID INTENT [--anyway] / dismiss ID     review an inbox message
   history / undo NUMBER            every change, who and when; take one back
+  feedback                         users' 👍 and 👎 per topic
   evaluate [--update-baseline]     train a candidate if the data changed, gate on macro F1
   retrain                          candidate + NLU gate + safety gate, then promote it
   web [--port 5010]                the web workbench (needs TRAINER_PASSWORD)
@@ -74,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     dismiss.add_argument("id")
 
     commands.add_parser("history", help="every change, newest first")
+    commands.add_parser("feedback", help="users' 👍 and 👎 per topic")
     undo = commands.add_parser("undo", help="take back one change from the history")
     undo.add_argument("number", type=int)
     commands.add_parser("retrain", help="train, check both gates, promote if both pass")
@@ -145,6 +147,11 @@ def run(args: argparse.Namespace) -> int:
             state = " (undone)" if change.undone_by else ""
             print(f"{change.id:>4}  {seen}  {change.who:<12} {change.kind:<8} "
                   f"{change.intent or '':<22} {change.text[:50]}{state}")  # fmt: skip
+    elif args.command == "feedback":
+        counts = Inbox(project, args.db).feedback_counts()
+        print(f"{'TOPIC':<50} {'👍':>4} {'👎':>4}")
+        for topic, count in sorted(counts.items(), key=lambda kv: -kv[1]["down"]):
+            print(f"{topic[:50]:<50} {count['up']:>4} {count['down']:>4}")
     elif args.command == "undo":
         change = Inbox(project, args.db).undo(args.number)
         print(f"Undone: {change.kind} of '{change.text[:70]}'.")

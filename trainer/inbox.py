@@ -221,6 +221,32 @@ class Inbox:
                 item.context = self.context(connection, item.sender_id, item.event_id)
         return sorted(found, key=lambda item: (item.thumbs_down, item.last_seen), reverse=True)
 
+    def feedback_counts(self) -> dict[str, dict[str, int]]:
+        """👍 and 👎 per topic: the article section of the rated answer (its `sources`).
+        A 👎 and its reason count once: the latest rating of each answer counts."""
+        if not sa.inspect(self.engine).has_table("events"):
+            return {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(events.c.sender_id, events.c.type_name, events.c.timestamp, events.c.data)
+                .where(events.c.type_name.in_(["bot", FEEDBACK_EVENT]))
+                .order_by(events.c.id)
+            )
+            topics: dict[tuple[str, float], str] = {}
+            ratings: dict[tuple[str, float], str] = {}
+            for sender_id, type_name, timestamp, raw in rows:
+                event = json.loads(raw)
+                if type_name == "bot":
+                    sources = (event.get("metadata") or {}).get("sources") or ["(no source)"]
+                    topics[(sender_id, timestamp)] = " · ".join(sources)
+                else:
+                    ratings[(sender_id, event.get("answer_timestamp"))] = event.get("rating")
+        counts: dict[str, dict[str, int]] = {}
+        for answer, rating in ratings.items():
+            topic = counts.setdefault(topics.get(answer, "(unknown)"), {"up": 0, "down": 0})
+            topic[rating] = topic.get(rating, 0) + 1
+        return counts
+
     @staticmethod
     def context(connection, sender_id: str, event_id: int) -> list[dict]:
         """The user and bot messages around one message of a conversation."""
