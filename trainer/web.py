@@ -94,6 +94,12 @@ class RetrainJob:
             self.result = retrain(self.project, self.inbox.journal, self._progress).as_dict()
         except (TrainerError, OSError, RuntimeError, TimeoutError) as error:
             self.error = f"The retrain stopped: {error}\nThe live model was not changed."
+        except Exception:  # noqa: BLE001 - the page must say it stopped, not spin forever
+            traceback.print_exc()
+            self.error = (
+                "The retrain stopped on an error (see the workbench's log). "
+                "The live model was not changed."
+            )
         finally:
             self.running = False
 
