@@ -216,7 +216,7 @@ def retrain(project: Project, journal: Journal | None, progress: Progress = prin
             f"{evaluation.baseline - evaluation.allowed_drop:.3f}). The live model stays."
         )
         result.next_step = (
-            "Look at the changes listed below: undo any that look wrong in History, "
+            "Look at the changes listed above: undo any that look wrong in History, "
             "or add clearer examples for the intents that got worse, then retrain."
         )
         return result

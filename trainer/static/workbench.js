@@ -53,7 +53,8 @@ async function pollRetrain(box, result) {
     if (status.running) {
       say(box, status.message, "progress");
     } else {
-      say(box, status.error || "Finished.", status.error ? "error" : "ok");
+      const failed = status.error || (status.result && !status.result.promoted);
+      say(box, status.error || "Finished.", failed ? "error" : "ok");
       if (status.html) {
         result.innerHTML = status.html; // rendered and escaped by the server
         result.focus();
