@@ -154,7 +154,7 @@ def test_a_tapped_button_and_a_duration_follow_up_continue_the_conversation(new_
 
     tapped = chat.tap(answer, follow_up.question)
     assert text_of(tapped) == answered(follow_up)
-    assert keyboard(tapped[-1]) == one_per_row(knowledge.buttons(follow_up))
+    assert keyboard(tapped[-1]) == [*one_per_row(knowledge.buttons(follow_up)), FEEDBACK_ROW]
 
     persistent_pain = knowledge.advice["persistent_pain"]
     recommendation = chat.say("it's been going on for 3 weeks")

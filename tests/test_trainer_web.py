@@ -132,7 +132,9 @@ def test_a_trainer_labels_and_adds_and_a_refused_form_keeps_what_was_typed(workb
             page.get_by_role("button", name="Log in").click()
             expect(page.locator("h1")).to_have_text("Inbox")
 
-            row = page.locator("article", has=page.locator(".message", has_text=UNCLEAR))
+            # Once labelled, the card holds only the outcome, so it is found by its id.
+            card = page.locator("article", has=page.locator(".message", has_text=UNCLEAR))
+            row = page.locator(f'[data-item="{card.get_attribute("data-item")}"]')
             row.get_by_label("What did the person want?").select_option("out_of_scope")
             row.get_by_role("button", name="Label").click()
             expect(row).to_contain_text("Labelled", timeout=60_000)
