@@ -237,7 +237,9 @@ class Inbox:
             for sender_id, type_name, timestamp, raw in rows:
                 event = json.loads(raw)
                 if type_name == "bot":
-                    sources = (event.get("metadata") or {}).get("sources") or ["(no source)"]
+                    # Rasa keeps the response's own metadata under the event's "metadata".
+                    response = (event.get("metadata") or {}).get("metadata") or {}
+                    sources = response.get("sources") or ["(no source)"]
                     topics[(sender_id, timestamp)] = " · ".join(sources)
                 else:
                     ratings[(sender_id, event.get("answer_timestamp"))] = event.get("rating")
