@@ -16,9 +16,10 @@ PYTHON310 := $(shell command -v python3.10 2>/dev/null || ls -d $(HOME)/.pyenv/v
 
 SPACY_MODEL := models/spacy/en_upper_back
 MODEL := models/upper-back.tar.gz
-# The answers (data/knowledge) and the emergency numbers are read at run time, so changing
-# them retrains nothing.
-RUN_TIME_DATA := -not -path 'data/knowledge/*' -not -path data/safety/emergency_numbers.yml
+# The answers (data/knowledge), the emergency numbers and the trainers' intent guide are
+# read at run time, so changing them retrains nothing.
+RUN_TIME_DATA := -not -path 'data/knowledge/*' -not -path data/safety/emergency_numbers.yml \
+	-not -path data/intent_guide.yml
 TRAINING_INPUTS := $(shell find data -type f $(RUN_TIME_DATA)) domain.yml config.yml $(SPACY_MODEL)/meta.json
 
 .PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report screenshots compare-classifiers

@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from helpers.servers import OUTPUT_DIR, sqlite_bot
 from helpers.telegram_emulator import TelegramChat, TelegramEmulator
+from helpers.workbench import feedback_rows
 
-from bot.channels.telegram import SECRET_HEADER
+from bot.channels.telegram import ASK_REASON, FEEDBACK_BUTTONS, SECRET_HEADER
 from bot.knowledge import section_title
 from ops.launcher import BotServer, free_port
 
@@ -84,6 +85,9 @@ LOCAL_NUMBER = {
 }
 
 
+FEEDBACK_ROW = [(title, data) for title, data in FEEDBACK_BUTTONS]
+
+
 def keyboard(message: dict) -> list[list[tuple[str, str]]]:
     rows = message["reply_markup"]["inline_keyboard"]
     return [[(button["text"], button["callback_data"]) for button in row] for row in rows]
@@ -106,7 +110,23 @@ def test_lifting_question_gets_the_lifting_answer_with_its_follow_ups_as_keyboar
     lifting = knowledge.entries["improper_lifting"]
     messages = new_chat().say(LIFTING_QUESTION)
     assert text_of(messages) == f"{responses['utter_disclaimer']}\n\n{answered(lifting)}"
-    assert keyboard(messages[-1]) == one_per_row(knowledge.buttons(lifting))
+    assert keyboard(messages[-1]) == [*one_per_row(knowledge.buttons(lifting)), FEEDBACK_ROW]
+
+
+def test_a_thumbs_down_asks_what_was_wrong_and_is_stored_with_the_conversation(
+    new_chat, knowledge, telegram_bot
+):
+    chat = new_chat()
+    answer = chat.say(LIFTING_QUESTION)[-1]
+    question = chat.tap(answer, "👎 Not helpful")
+    assert [m["text"] for m in question] == [ASK_REASON]  # the assistant itself says nothing
+    assert chat.tap(question[0], "Hard to read") == []
+    stored = feedback_rows(telegram_bot.settings.database_url)[-2:]
+    ratings = [(f["rating"], f["reason"]) for f in stored]
+    assert ratings == [("down", None), ("down", "hard_to_read")]
+    assert stored[0]["answer_timestamp"] == stored[1]["answer_timestamp"]
+    # The conversation goes on as before.
+    assert text_of(chat.say(LIFTING_QUESTION)) == answered(knowledge.entries["improper_lifting"])
 
 
 @pytest.mark.parametrize("language_code", LOCAL_NUMBER.keys())
@@ -134,7 +154,7 @@ def test_a_tapped_button_and_a_duration_follow_up_continue_the_conversation(new_
 
     tapped = chat.tap(answer, follow_up.question)
     assert text_of(tapped) == answered(follow_up)
-    assert keyboard(tapped[-1]) == one_per_row(knowledge.buttons(follow_up))
+    assert keyboard(tapped[-1]) == [*one_per_row(knowledge.buttons(follow_up)), FEEDBACK_ROW]
 
     persistent_pain = knowledge.advice["persistent_pain"]
     recommendation = chat.say("it's been going on for 3 weeks")

@@ -32,7 +32,7 @@ def project(tmp_path):
 def test_evaluate_writes_the_report_and_the_confusion_matrix(project):
     result = evaluate(project)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Evaluating on the held-out set: done" in result.stderr  # progress is shown
+    assert "Testing it on the held-out sentences: done" in result.stderr  # progress is shown
 
     report = json.loads((project.report_dir / "report.json").read_text())
     baseline = json.loads(project.baseline.read_text())
@@ -56,9 +56,11 @@ def test_a_broken_data_set_fails_the_gate_until_the_baseline_is_updated(project)
     relief.write_text(
         relief.read_text().replace("- intent: ask_relief", "- intent: ask_prevention")
     )
+    live = project.model.read_bytes()
     result = evaluate(project)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "Training the model: done" in result.stderr
+    assert "Training a candidate model: done" in result.stderr
+    assert project.model.read_bytes() == live  # evaluating never replaces the live model
     assert "Quality gate FAILED" in result.stderr
     report = json.loads((project.report_dir / "report.json").read_text())
     assert not report["passed"] and report["per_intent"]["ask_relief"]["recall"] == 0

@@ -1,12 +1,16 @@
 """`python -m trainer COMMAND`: the trainer's loop from the terminal.
 
-  add INTENT "TEXT" [--entity ENTITY=WORDS] [--new-intent]
-  inbox [--threshold 0.6]          messages the bot was unsure about
-  label ID INTENT / dismiss ID     review an inbox message
-  evaluate [--update-baseline]     retrain if needed, evaluate, gate on macro F1
+  add INTENT "TEXT" [--entity ENTITY=WORDS] [--new-intent] [--anyway]
+  inbox [--threshold 0.6]          👎 answers, then messages the bot was unsure about
+  label ID INTENT [--anyway] / dismiss ID     review an inbox message
+  history / undo NUMBER            every change, who and when; take one back
+  feedback                         users' 👍 and 👎 per topic
+  evaluate [--update-baseline]     train a candidate if the data changed, gate on macro F1
+  retrain                          candidate + NLU gate + safety gate, then promote it
   web [--port 5010]                the web workbench (needs TRAINER_PASSWORD)
 
-Exit codes: 0 done, 1 the quality gate failed, 2 the request was refused (message on stderr).
+Exit codes: 0 done, 1 a gate failed (the live model stays), 2 the request was refused
+(message on stderr), 3 a warning needs a second look (repeat with --anyway).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from trainer.examples import add_example
 from trainer.inbox import DEFAULT_THRESHOLD, Inbox
 from trainer.project import Project, TrainerError
 
@@ -56,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--entity", action="append", default=[], metavar="ENTITY=WORDS",
                      help="mark WORDS in the text as ENTITY (repeatable)")  # fmt: skip
     add.add_argument("--new-intent", action="store_true", help="create the intent in the domain")
+    add.add_argument("--anyway", action="store_true", help="add it despite a warning")
 
     inbox = commands.add_parser("inbox", help="messages the bot was unsure about")
     inbox.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
@@ -65,11 +69,18 @@ def parser() -> argparse.ArgumentParser:
     label.add_argument("id")
     label.add_argument("intent")
     label.add_argument("--new-intent", action="store_true")
+    label.add_argument("--anyway", action="store_true", help="label it despite a warning")
 
     dismiss = commands.add_parser("dismiss", help="remove a message from the inbox")
     dismiss.add_argument("id")
 
-    evaluate = commands.add_parser("evaluate", help="retrain if needed, evaluate, gate")
+    commands.add_parser("history", help="every change, newest first")
+    commands.add_parser("feedback", help="users' 👍 and 👎 per topic")
+    undo = commands.add_parser("undo", help="take back one change from the history")
+    undo.add_argument("number", type=int)
+    commands.add_parser("retrain", help="train, check both gates, promote if both pass")
+
+    evaluate = commands.add_parser("evaluate", help="train a candidate if needed, evaluate")
     evaluate.add_argument("--update-baseline", action="store_true",
                           help="accept this score as the new baseline")  # fmt: skip
 
@@ -98,10 +109,21 @@ def print_inbox(items, as_json: bool) -> None:
     print(f"\n{len(items)} message(s). Next: label ID INTENT, or dismiss ID.")
 
 
+def warned(warnings: list[str]) -> bool:
+    for warning in warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    if warnings:
+        print("Nothing was changed. Repeat with --anyway if you are sure.", file=sys.stderr)
+    return bool(warnings)
+
+
 def run(args: argparse.Namespace) -> int:
     project = Project(args.root.resolve())
     if args.command == "add":
-        added = add_example(project, args.intent, args.text, args.entity, args.new_intent)
+        inbox = Inbox(project, args.db)
+        if not (args.anyway or args.new_intent) and warned(inbox.warnings(args.intent, args.text)):
+            return 3
+        added = inbox.add(args.intent, args.text, entities=args.entity, new_intent=args.new_intent)
         where = added.file.relative_to(project.root)
         print(f"Added to {where} under {added.intent}: {added.line}")
         if added.new_intent:
@@ -109,11 +131,47 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "inbox":
         print_inbox(Inbox(project, args.db).items(args.threshold), args.json)
     elif args.command == "label":
-        added = Inbox(project, args.db).label(args.id, args.intent, new_intent=args.new_intent)
+        inbox = Inbox(project, args.db)
+        item = inbox.find(args.id)
+        guess = (item.intent, item.confidence)
+        if not args.anyway and warned(inbox.warnings(args.intent, item.text, guess)):
+            return 3
+        added = inbox.label(args.id, args.intent, new_intent=args.new_intent)
         print(f"Labeled as {added.intent}; added to {added.file.relative_to(project.root)}.")
     elif args.command == "dismiss":
         item = Inbox(project, args.db).dismiss(args.id)
         print(f"Dismissed: {item.text[:70]}")
+    elif args.command == "history":
+        for change in Inbox(project, args.db).journal.entries():
+            seen = datetime.fromtimestamp(change.at).strftime("%Y-%m-%d %H:%M")
+            state = " (undone)" if change.undone_by else ""
+            print(f"{change.id:>4}  {seen}  {change.who:<12} {change.kind:<8} "
+                  f"{change.intent or '':<22} {change.text[:50]}{state}")  # fmt: skip
+    elif args.command == "feedback":
+        counts = Inbox(project, args.db).feedback_counts()
+        print(f"{'TOPIC':<50} {'👍':>4} {'👎':>4}")
+        for topic, count in sorted(counts.items(), key=lambda kv: -kv[1]["down"]):
+            print(f"{topic[:50]:<50} {count['up']:>4} {count['down']:>4}")
+    elif args.command == "undo":
+        change = Inbox(project, args.db).undo(args.number)
+        print(f"Undone: {change.kind} of '{change.text[:70]}'.")
+    elif args.command == "retrain":
+        from trainer.promotion import retrain
+
+        inbox = Inbox(project, args.db)
+        result = retrain(project, inbox.journal, ConsoleProgress())
+        print(result.headline)
+        for worse in result.worse_intents:
+            print(f"  worse: {worse['intent']} F1 {worse['before']:.2f} -> {worse['after']:.2f}")
+        for line in result.safety_worse:
+            print(f"  safety: {line}")
+        for suspect in result.suspects:
+            print(f"  probably caused by change {suspect['id']}: '{suspect['text']}' "
+                  f"as {suspect['intent']} ({suspect['who']})")  # fmt: skip
+        for line in result.bots:
+            print(f"  {line}")
+        print(f"Next: {result.next_step}")
+        return 0 if result.promoted or result.unchanged else 1
     elif args.command == "evaluate":
         from trainer.evaluation import evaluate
 

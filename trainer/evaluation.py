@@ -1,5 +1,8 @@
-"""Retrain when the data changed, evaluate on the held-out NLU set, and gate on macro F1.
+"""Evaluate the data as it is now on the held-out NLU set, and gate on macro F1.
 
+When the data changed since the live model, a *candidate* model is trained into
+models/candidates/ and evaluated; the live model (models/upper-back.tar.gz) is never
+written here, only by a promotion (trainer/promotion.py).
 The report (JSON, Markdown, Rasa's confusion-matrix PNG) goes to reports/evaluation/.
 The gate compares intent macro F1 with tests/nlu/baseline.json, the same file `make test`
 uses: it fails when the score drops more than `allowed_drop` below the baseline.
@@ -15,9 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from ops.launcher import RASA, SERVER_ENV
-from trainer.project import MODEL_NAME, Project, TrainerError, write_atomically
+from trainer.project import Project, TrainerError, write_atomically
+
+CANDIDATE_NAME = "candidate"
 
 DEFAULT_ALLOWED_DROP = 0.01
 MOST_CONFUSED = 5
@@ -31,6 +37,7 @@ class Evaluation:
     allowed_drop: float
     retrained: bool
     finished_at: str
+    model: str  # the model evaluated, relative to the project
     per_intent: dict[str, dict] = field(default_factory=dict)
     confused_pairs: list[dict] = field(default_factory=list)
 
@@ -40,11 +47,39 @@ class Evaluation:
         return round(self.baseline - self.macro_f1, 6) <= self.allowed_drop
 
 
-def needs_training(project: Project) -> bool:
-    if not project.model.exists():
+def needs_training(project: Project, model: Path) -> bool:
+    """Whether `model` is missing or older than any training input."""
+    if not model.exists():
         return True
-    built = project.model.stat().st_mtime
+    built = model.stat().st_mtime
     return any(path.stat().st_mtime > built for path in project.training_inputs())
+
+
+def candidate_path(project: Project) -> Path:
+    return project.candidate_dir / f"{CANDIDATE_NAME}.tar.gz"
+
+
+def model_for_current_data(project: Project, progress: Progress, step: str) -> tuple[Path, bool]:
+    """The model built from the data as it is now, and whether it was trained just now:
+    the live one if nothing changed since it, else a candidate (trained when needed)."""
+    if not needs_training(project, project.model):
+        return project.model, False
+    candidate = candidate_path(project)
+    if not needs_training(project, candidate):
+        return candidate, False
+    train = [RASA, "train", "--fixed-model-name", CANDIDATE_NAME,
+             "--out", str(project.candidate_dir)]  # fmt: skip
+    run_step(project, train, f"{step} Training a candidate model", progress)
+    return candidate, True
+
+
+def test_model(project: Project, model: Path, out: Path, label: str, progress: Progress) -> dict:
+    """Rasa's intent report for `model` on the held-out set, written into the folder `out`."""
+    shutil.rmtree(out, ignore_errors=True)
+    test = [RASA, "test", "nlu", "--nlu", str(project.test_set),
+            "--model", str(model), "--out", str(out)]  # fmt: skip
+    run_step(project, test, label, progress)
+    return json.loads((out / "intent_report.json").read_text())
 
 
 def run_step(project: Project, args: list[str], label: str, progress: Progress) -> None:
@@ -122,24 +157,21 @@ def markdown(evaluation: Evaluation) -> str:
 
 
 def evaluate(
-    project: Project, progress: Progress = print, update_baseline: bool = False
+    project: Project,
+    progress: Progress = print,
+    update_baseline: bool = False,
+    steps: tuple[int, int] = (1, 2),
 ) -> Evaluation:
-    """Retrain if needed, evaluate, write the report; the gate's verdict is `.passed`."""
+    """Train a candidate if the data changed, evaluate, write the report; the NLU gate's
+    verdict is `.passed`. `steps` numbers the progress lines (first step, all steps)."""
     if not project.test_set.exists():
         raise TrainerError(f"No held-out test set at {project.test_set}.")
-    retrained = needs_training(project)
-    steps = 2 if retrained else 1
-    if retrained:
-        train = [RASA, "train", "--fixed-model-name", MODEL_NAME, "--out", "models"]
-        run_step(project, train, f"[1/{steps}] Training the model", progress)
+    first, total = steps
+    model, retrained = model_for_current_data(project, progress, f"[{first}/{total}]")
     # Rasa writes into a fresh folder; it replaces the last report only when complete.
     fresh = project.report_dir.with_name(".evaluation-running")
-    shutil.rmtree(fresh, ignore_errors=True)
-    test = [RASA, "test", "nlu", "--nlu", str(project.test_set),
-            "--model", str(project.model), "--out", str(fresh)]  # fmt: skip
-    run_step(project, test, f"[{steps}/{steps}] Evaluating on the held-out set", progress)
-
-    intent_report = json.loads((fresh / "intent_report.json").read_text())
+    label = f"[{first + 1}/{total}] Testing it on the held-out sentences"
+    intent_report = test_model(project, model, fresh, label, progress)
     macro_f1 = intent_report["macro avg"]["f1-score"]
     baseline = read_baseline(project)
     if baseline is None or update_baseline:
@@ -153,6 +185,7 @@ def evaluate(
         allowed_drop=baseline["allowed_drop"],
         retrained=retrained,
         finished_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        model=str(model.relative_to(project.root)),
         per_intent=per_intent,
         confused_pairs=pairs,
     )

@@ -25,6 +25,11 @@ from trainer.project import Project, TrainerError, write_atomically
 MAX_TEXT_LENGTH = 300
 # Texts this similar (0..1, after normalising) teach the model nothing new.
 NEAR_DUPLICATE_RATIO = 0.9
+# Texts this similar to an example of another intent get a warning before they are added.
+SIMILAR_RATIO = 0.75
+# A guess the bot made with at least this confidence is worth a second look if the
+# trainer picks another intent.
+CONFIDENT_GUESS = 0.8
 INTENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # Rasa's inline entity annotations: [span](entity), [span]{"entity": ...}, [span][...].
 ANNOTATION = re.compile(r"\[([^\]]*)\](\([^)]*\)|\{[^}]*\}|\[[^\]]*\])")
@@ -142,6 +147,23 @@ def check_new_text(text: str, intent: str, existing: list[Example], held_out: li
         )
 
 
+def similarity(a: str, b: str) -> float:
+    """0..1, how alike two texts are after normalising."""
+    matcher = difflib.SequenceMatcher(None, normalise(a), normalise(b))
+    return matcher.ratio() if matcher.quick_ratio() >= SIMILAR_RATIO else 0.0
+
+
+def most_similar_other(text: str, intent: str, existing: list[Example]) -> Example | None:
+    """The example of another intent most like `text`, if it is at least SIMILAR_RATIO alike."""
+    scored = [(similarity(text, e.text), e) for e in existing if e.intent != intent]
+    best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
+    return best[1] if best[0] >= SIMILAR_RATIO else None
+
+
+def project_examples(project: Project) -> list[Example]:
+    return read_examples(sorted(project.nlu_dir.glob("*.yml")))
+
+
 def insert_example(content: str, intent: str, line: str) -> str:
     """`content` with `line` added as the last example of the intent's literal block."""
     lines = content.splitlines(keepends=True)
@@ -172,6 +194,29 @@ def insert_example(content: str, intent: str, line: str) -> str:
     newline = "\r\n" if lines[last].endswith("\r\n") else "\n"
     lines.insert(last + 1, f"{indent}- {line}{newline}")
     return "".join(lines)
+
+
+def delete_example(content: str, intent: str, line: str) -> str:
+    """`content` without the example `line` in the intent's block."""
+    lines = content.splitlines(keepends=True)
+    intent_line = re.compile(rf"^(\s*)- intent:\s*[\"']?{re.escape(intent)}[\"']?\s*(#.*)?$")
+    current = None
+    for i, text in enumerate(lines):
+        if re.match(r"^\s*- intent:", text):
+            current = intent if intent_line.match(text.rstrip("\r\n")) else None
+        elif current == intent and text.strip() == f"- {line}":
+            return "".join(lines[:i] + lines[i + 1 :])
+    raise TrainerError(f"'{line}' is no longer an example of '{intent}'; nothing was changed.")
+
+
+def remove_example(project: Project, path: Path, intent: str, line: str) -> None:
+    """Take one example out again (undo); checked like an addition before the file changes."""
+    with project.lock():
+        if not path.exists():
+            raise TrainerError(f"{path.name} is gone; nothing was changed.")
+        content = delete_example(path.read_text(encoding="utf-8"), intent, line)
+        validate_staged(project, {path: content})
+        write_atomically(path, content)
 
 
 def insert_intent(domain_text: str, intent: str) -> str:

@@ -47,14 +47,41 @@ class Project:
 
     @property
     def model(self) -> Path:
+        """The live model: the one the bot loads, replaced only by a promotion."""
         return self.root / "models" / f"{MODEL_NAME}.tar.gz"
+
+    @property
+    def candidate_dir(self) -> Path:
+        """Where a retrain writes its candidate, which the gates check before promotion."""
+        return self.root / "models" / "candidates"
+
+    @property
+    def live_record(self) -> Path:
+        """Which model is live, since when, with which scores (trainer/promotion.py)."""
+        return self.root / "models" / "live.json"
+
+    @property
+    def intent_guide(self) -> Path:
+        return self.root / "data" / "intent_guide.yml"
+
+    @property
+    def safety_vignettes(self) -> Path:
+        """The safety gate's vignettes: the test half, as in `make test`."""
+        return self.root / "tests" / "safety" / "vignettes_test.yml"
+
+    @property
+    def safety_floor(self) -> Path:
+        return self.root / "tests" / "safety" / "floor.json"
 
     @property
     def report_dir(self) -> Path:
         return self.root / "reports" / "evaluation"
 
     def training_inputs(self) -> list[Path]:
-        data = [p for p in (self.root / "data").rglob("*") if p.is_file()]
+        # The intent guide is read at run time, like the Makefile's RUN_TIME_DATA.
+        data = [
+            p for p in (self.root / "data").rglob("*") if p.is_file() and p != self.intent_guide
+        ]
         return [*data, self.domain, self.root / "config.yml"]
 
     def db_url(self) -> str:

@@ -8,6 +8,10 @@ const GREETING = "/greet";
 // (4.5 s); past this, the message counts as not sent.
 const ACK_TIMEOUT_MS = 15000;
 const NOT_SENT = "Not sent – tap to retry";
+// "Helpful? 👍 👎" under each health answer; a 👎 asks what was wrong (optional).
+const RATINGS = [["up", "Helpful", "👍"], ["down", "Not helpful", "👎"]];
+const REASONS = [["wrong_topic", "Wrong topic"], ["no_answer", "Didn't answer"],
+  ["hard_to_read", "Hard to read"], ["other", "Other"]];
 
 const $ = (id) => document.getElementById(id);
 const log = $("log");
@@ -94,8 +98,53 @@ function renderBot(message, live) {
   }
   if (metadata.sources && metadata.sources.length) {
     wrapper.append(element("p", "source", `From the article: ${metadata.sources.join(" · ")}`));
+    wrapper.append(feedbackControls(message));
   }
   return wrapper;
+}
+
+function choice(label, text, onClick) {
+  const button = element("button", "feedback-choice", text);
+  button.type = "button";
+  if (label) button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+// The rating is stored with the conversation; it never changes what the bot says.
+function rate(message, rating, reason, group) {
+  const packet = { session_id: state.session_id, rating, answer: message.text };
+  if (reason) packet.reason = reason;
+  if (ready) socket.timeout(ACK_TIMEOUT_MS).emit("feedback", packet, () => {});
+  message.feedback = { rating, reason };
+  persist();
+  const next = feedbackControls(message);
+  group.replaceWith(next);
+  (next.querySelector("button") || next).focus();
+}
+
+function feedbackControls(message) {
+  const group = element("div", "feedback");
+  group.setAttribute("role", "group");
+  group.tabIndex = -1;
+  const given = message.feedback;
+  if (!given) {
+    group.setAttribute("aria-label", "Was this answer helpful?");
+    group.append(element("span", "feedback-question", "Helpful?"));
+    for (const [rating, label, emoji] of RATINGS) {
+      group.append(choice(label, emoji, () => rate(message, rating, null, group)));
+    }
+  } else if (given.rating === "down" && !given.reason) {
+    group.setAttribute("aria-label", "What was wrong? (optional)");
+    group.append(element("span", "feedback-question", "Thanks. What was wrong? (optional)"));
+    for (const [reason, label] of REASONS) {
+      group.append(choice(null, label, () => rate(message, "down", reason, group)));
+    }
+  } else {
+    group.setAttribute("aria-label", "Feedback");
+    group.append(element("span", "feedback-question", "Thanks for telling us."));
+  }
+  return group;
 }
 
 function renderUser(message) {

@@ -140,3 +140,36 @@ def metadata(value: Any) -> dict[str, str] | None:
             raise RefusedInput(f"The metadata value for {key} is not valid.")
         checked[key] = item
     return checked or None
+
+
+# A user's rating of an answer (the chat page's and Telegram's "Helpful? 👍 👎").
+RATINGS = frozenset({"up", "down"})
+# The optional follow-up to a 👎, "What was wrong?".
+FEEDBACK_REASONS = frozenset({"wrong_topic", "no_answer", "hard_to_read", "other"})
+# Longer than any answer we wrote; what is rated is looked up in the conversation.
+MAX_ANSWER_CHARS = 4000
+
+
+def feedback(rating: Any, reason: Any, answer: Any) -> tuple[str, str | None, str]:
+    """A rating, its optional reason and the text of the rated answer, cleaned; or refused."""
+    rating, reason = rating_and_reason(rating, reason)
+    return rating, reason, rated_answer(answer)
+
+
+def rating_and_reason(rating: Any, reason: Any) -> tuple[str, str | None]:
+    if rating not in RATINGS:
+        raise RefusedInput("A rating must be up or down.")
+    if reason is not None and (rating != "down" or reason not in FEEDBACK_REASONS):
+        raise RefusedInput(
+            "A reason is for a 👎 only: wrong_topic, no_answer, hard_to_read or other."
+        )
+    return rating, reason
+
+
+def rated_answer(answer: Any) -> str:
+    if not isinstance(answer, str) or not answer or len(answer) > MAX_ANSWER_CHARS:
+        raise RefusedInput("Say which answer is rated: its text, as the bot sent it.")
+    text = clean_text(answer)
+    if not text:
+        raise RefusedInput("Say which answer is rated: its text, as the bot sent it.")
+    return text

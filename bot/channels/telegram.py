@@ -12,7 +12,10 @@ configured from the environment (ops/settings.py: TELEGRAM_*; without them it is
   reply with the emergency numbers, the local one first, picked from the user's Telegram
   language (`language_code`, sent to the assistant as the message's `locale`);
 - passes the chat id and the text through bot.channels.input_policy, and answers within
-  the reply deadline (bot.channels.reply_guard), like the other channels.
+  the reply deadline (bot.channels.reply_guard), like the other channels;
+- puts "👍 Helpful / 👎 Not helpful" under every health answer; a 👎 asks "What was
+  wrong?" (optional). The taps are cleaned by the input policy and stored with the
+  conversation in the tracker store; they never reach the assistant.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.bot.api import TELEGRAM_PRODUCTION, TelegramAPIServer
-from aiogram.types import Update
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from aiogram.utils.exceptions import TelegramAPIError
 from rasa.core.channels import telegram
 from rasa.core.channels.channel import UserMessage
@@ -39,6 +42,7 @@ from sanic.response import HTTPResponse
 from bot.channels import input_policy
 from bot.channels.reply_guard import answer_in_time
 from bot.channels.server import configure_server
+from bot.channels.webchat import store_feedback
 from bot.emergency import numbers_line
 from ops.settings import Telegram, current
 
@@ -51,6 +55,15 @@ GREET = "/greet"
 # Telegram clients send /start when a user opens the bot for the first time.
 START_COMMAND = "/start"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+# Callback data of the feedback buttons: "feedback:up", "feedback:down",
+# "feedback:down:<reason>".
+FEEDBACK_PREFIX = "feedback:"
+SOURCE_LINE = "\nFrom the article: "
+FEEDBACK_BUTTONS = [("👍 Helpful", "feedback:up"), ("👎 Not helpful", "feedback:down")]
+REASON_BUTTONS = [("Wrong topic", "wrong_topic"), ("Didn't answer", "no_answer"),
+                  ("Hard to read", "hard_to_read"), ("Other", "other")]  # fmt: skip
+ASK_REASON = "Thanks. What was wrong? (optional)"
+THANKS = "Thanks for telling us."
 
 
 def with_metadata_lines(text: str, metadata: dict[str, Any] | None) -> str:
@@ -72,6 +85,8 @@ class TelegramOutput(telegram.TelegramOutput):
         Bot.__init__(self, access_token, server=server)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        if (kwargs.get("metadata") or {}).get("sources"):
+            return await self.send_text_with_buttons(recipient_id, text, [], **kwargs)
         text = with_metadata_lines(text, kwargs.get("metadata"))
         await super().send_text_message(recipient_id, text, **kwargs)
 
@@ -85,9 +100,22 @@ class TelegramOutput(telegram.TelegramOutput):
     ) -> None:
         # Follow-up questions are too long to sit side by side on a phone: one per row.
         text = with_metadata_lines(text, kwargs.get("metadata"))
-        await super().send_text_with_buttons(
-            recipient_id, text, buttons, button_type or "vertical", **kwargs
-        )
+        if not (kwargs.get("metadata") or {}).get("sources"):
+            return await super().send_text_with_buttons(
+                recipient_id, text, buttons, button_type or "vertical", **kwargs
+            )
+        # A health answer: its follow-ups, then "Helpful?" in one row.
+        markup = InlineKeyboardMarkup()
+        for button in buttons:
+            markup.row(InlineKeyboardButton(button["title"], callback_data=button["payload"]))
+        markup.row(*(InlineKeyboardButton(t, callback_data=d) for t, d in FEEDBACK_BUTTONS))
+        await self.send_message(recipient_id, text, reply_markup=markup)
+
+    async def ask_reason(self, recipient_id: str) -> None:
+        markup = InlineKeyboardMarkup()
+        for title, reason in REASON_BUTTONS:
+            markup.row(InlineKeyboardButton(title, callback_data=f"{FEEDBACK_PREFIX}down:{reason}"))
+        await self.send_message(recipient_id, ASK_REASON, reply_markup=markup)
 
 
 class TelegramInput(telegram.TelegramInput):
@@ -168,6 +196,10 @@ class TelegramInput(telegram.TelegramInput):
                 return response.text("the body must be a Telegram update object", status=400)
             try:
                 update = Update(**request.json)
+                if is_feedback(update):
+                    agent = getattr(request.app.ctx, "agent", None)
+                    await self.take_feedback(update, out_channel, agent)
+                    return response.text("success")
                 chat_and_text = await self.user_input(update, out_channel)
             except Exception as error:  # noqa: BLE001 - a malformed update is dropped
                 # Telegram re-sends an update until it gets a 200: that would repeat the error.
@@ -187,6 +219,25 @@ class TelegramInput(telegram.TelegramInput):
             return response.text("success")
 
         return telegram_webhook
+
+    @staticmethod
+    async def take_feedback(update: Update, out_channel: TelegramOutput, agent: Any) -> None:
+        """Store a 👍/👎 (or a 👎's reason) with the conversation; ask why after a 👎."""
+        query = update.callback_query
+        chat = input_policy.sender_id(query.message.chat.id)
+        rating, _, reason = query.data.removeprefix(FEEDBACK_PREFIX).partition(":")
+        if reason:
+            # A reason answers the question sent after a 👎: it goes with that 👎.
+            rating, reason = input_policy.rating_and_reason(rating, reason)
+            stored = await store_feedback(agent, chat, rating, reason, None)
+        else:
+            # The rated answer is the message the buttons are under, without its source line.
+            answer = (query.message.text or "").split(SOURCE_LINE)[0]
+            rating, _, answer = input_policy.feedback(rating, None, answer)
+            stored = await store_feedback(agent, chat, rating, None, answer)
+        await out_channel.answer_callback_query(query.id, text=THANKS if stored else None)
+        if stored and rating == "down" and not reason:
+            await out_channel.ask_reason(chat)
 
     @staticmethod
     def user_metadata(update: Update) -> dict[str, str] | None:
@@ -227,3 +278,8 @@ class TelegramInput(telegram.TelegramInput):
         if message is None:
             return None
         return input_policy.sender_id(message.chat.id), NON_TEXT_MESSAGE
+
+
+def is_feedback(update: Update) -> bool:
+    query = update.callback_query
+    return bool(query and query.message and (query.data or "").startswith(FEEDBACK_PREFIX))

@@ -19,7 +19,10 @@ channel it:
   (bot.channels.reply_guard);
 - forwards a response's `metadata` with the last part of the reply: health answers name
   their article sections (`sources`), the emergency reply carries the numbers to call
-  (`emergency`), and the page shows them after the reply.
+  (`emergency`), and the page shows them after the reply;
+- takes the page's "Helpful? 👍 👎" as a `feedback` packet ({session_id, rating, reason,
+  answer}), cleaned by the input policy and stored with the conversation in the tracker
+  store; it never reaches the assistant, so it never changes what the bot says.
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ from socketio import AsyncServer
 from bot.channels import input_policy
 from bot.channels.reply_guard import answer_in_time
 from bot.channels.server import configure_server
+from bot.stores.tracker_store import TrackerStoreUnavailable
 from ops.settings import ROOT, current
 
 WEB_DIR = ROOT / "web"
 SOCKET_CLIENT = ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 REJECTED_EVENT = "message_rejected"
+FEEDBACK_EVENT = "feedback"
 # Engine.IO closes a connection whose packet is bigger than this (its default is 1 MB).
 MAX_PACKET_BYTES = 16 * 1024
 # Where index.html takes the input policy's length limit.
@@ -199,4 +204,37 @@ class WebChatInput(SocketIOInput):
                 on_new_message, message, agent, current().limits.reply_deadline_seconds
             )
 
+        @sio.on(FEEDBACK_EVENT, namespace=self.namespace)
+        async def handle_feedback(sid: str, data: Any = None) -> dict[str, Any]:
+            session = await sio.get_session(sid, namespace=self.namespace)
+            try:
+                if not isinstance(data, dict) or data.get("session_id") != session.get(
+                    "session_id"
+                ):
+                    raise input_policy.RefusedInput("Feedback is for this session's answers.")
+                rating, reason, answer = input_policy.feedback(
+                    data.get("rating"), data.get("reason"), data.get("answer")
+                )
+            except input_policy.RefusedInput as refused:
+                return {"rejected": str(refused)}
+            agent = getattr(server[0].ctx, "agent", None) if server else None
+            stored = await store_feedback(agent, session["session_id"], rating, reason, answer)
+            return {"ok": True} if stored else {"rejected": "That answer is not in this chat."}
+
         return chat
+
+
+async def store_feedback(
+    agent: Any, sender_id: str, rating: str, reason: str | None, answer: str | None
+) -> bool:
+    """Store a rating in the agent's tracker store; False when that answer is not there
+    (None: a reason for the conversation's latest 👎)."""
+    store = getattr(agent, "tracker_store", None)
+    # Rasa wraps every tracker store in a FailSafeTrackerStore; ours is the one inside.
+    store = getattr(store, "_tracker_store", store)
+    if not hasattr(store, "add_feedback"):
+        return False
+    try:
+        return await store.add_feedback(sender_id, rating, reason, answer)
+    except TrackerStoreUnavailable:
+        return False

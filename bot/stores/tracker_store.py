@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -53,6 +54,11 @@ CONNECTIONS = 4
 CONNECT_TIMEOUT_SECONDS = 3
 # How long a SQLite write waits for another process's write (several Sanic workers).
 SQLITE_BUSY_SECONDS = 5
+
+# Users' 👍/👎 on an answer: a row of this type in `events`, in the rated conversation. Rasa
+# does not know the type and skips it when it reads a history, so it never changes what
+# the bot says; the trainer's inbox reads it.
+FEEDBACK = "feedback"
 
 METADATA = sa.MetaData()
 EVENTS = SQLTrackerStore.SQLEvent.__table__.to_metadata(METADATA)
@@ -204,7 +210,66 @@ class SnapshotSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
         if self.event_broker is not None:
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
 
+    async def add_feedback(
+        self, sender_id: str, rating: str, reason: str | None, answer_text: str | None
+    ) -> bool:
+        """Store a rating of the conversation's latest answer ending with `answer_text`
+        (None: the answer of its latest 👎, which a reason follows up); False when there is
+        no such answer (the rating is then not stored)."""
+        return await self._in_thread(
+            "store the feedback", self._write_feedback, sender_id, rating, reason, answer_text
+        )
+
     # Database work, on the store's threads.
+
+    def _write_feedback(
+        self, sender_id: str, rating: str, reason: str | None, answer_text: str | None
+    ) -> bool:
+        if answer_text is None:
+            return self._follow_up_feedback(sender_id, rating, reason)
+        answers = (
+            sa.select(EVENTS.c.timestamp, EVENTS.c.data)
+            .where(EVENTS.c.sender_id == sender_id, EVENTS.c.type_name == "bot")
+            .order_by(EVENTS.c.id.desc())
+        )
+        # Compared with spaces collapsed: the input policy turns newlines into spaces.
+        wanted = " ".join(answer_text.split())
+        with self.engine.begin() as connection:
+            for timestamp, data in connection.execute(answers):
+                if wanted and " ".join((json.loads(data).get("text") or "").split()).endswith(
+                    wanted
+                ):
+                    self._insert_feedback(connection, sender_id, rating, reason, timestamp)
+                    return True
+        return False
+
+    def _follow_up_feedback(self, sender_id: str, rating: str, reason: str | None) -> bool:
+        latest = (
+            sa.select(EVENTS.c.data)
+            .where(EVENTS.c.sender_id == sender_id, EVENTS.c.type_name == FEEDBACK)
+            .order_by(EVENTS.c.id.desc())
+            .limit(1)
+        )
+        with self.engine.begin() as connection:
+            data = connection.execute(latest).scalar()
+            if data is None or json.loads(data).get("rating") != rating:
+                return False
+            answered = json.loads(data)["answer_timestamp"]
+            self._insert_feedback(connection, sender_id, rating, reason, answered)
+            return True
+
+    @staticmethod
+    def _insert_feedback(
+        connection: Any, sender_id: str, rating: str, reason: str | None, answered: float
+    ) -> None:
+        now = time.time()
+        event = {"event": FEEDBACK, "timestamp": now, "rating": rating, "reason": reason,
+                 "answer_timestamp": answered}  # fmt: skip
+        connection.execute(
+            EVENTS.insert().values(
+                sender_id=sender_id, type_name=FEEDBACK, timestamp=now, data=json.dumps(event)
+            )
+        )
 
     def _read_snapshot(self, sender_id: str) -> tuple[str | None, list[str]]:
         with self.engine.connect() as connection:
