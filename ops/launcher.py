@@ -56,10 +56,10 @@ def rasa_workers(settings: Settings, cores: int | None = None) -> int:
     """How many Rasa server processes `make run` starts: SANIC_WORKERS when set, else one
     per core with Redis and one on the embedded default (README: Running it in production).
 
-    One process per core is what lets a second core serve: Rasa's turn is CPU in Python,
-    one process runs on one core. The embedded default stays at one: its lock file would
-    serve several processes (tests/test_bursts.py), but the chat page's socket.io session
-    lives in one process's memory, and its long-polling requests would land on any worker.
+    Rasa's turn is Python on one core, so a second core serves only through a second
+    process. Without Redis, Rasa has no lock store of its own that works across processes
+    without a server; our lock file does (tests/test_bursts.py runs two workers on it), so
+    SANIC_WORKERS=2 there is a choice a user makes, not the default.
     """
     if settings.workers is not None:
         return settings.workers
