@@ -22,7 +22,7 @@ RUN_TIME_DATA := -not -path 'data/knowledge/*' -not -path data/safety/emergency_
 	-not -path data/intent_guide.yml
 TRAINING_INPUTS := $(shell find data -type f $(RUN_TIME_DATA)) domain.yml config.yml $(SPACY_MODEL)/meta.json
 
-.PHONY: help setup train run shell validate test test-fast lint format bench soak purge clean trainer inbox evaluate cluster safety-report screenshots compare-classifiers
+.PHONY: help setup train run shell validate test test-fast lint format bench profile soak purge clean trainer inbox evaluate cluster safety-report screenshots compare-classifiers
 
 help:
 	@echo "make run    set up, train if needed, and serve the bot"
@@ -31,7 +31,7 @@ help:
 	@echo "trainers: inbox evaluate trainer (web workbench), see docs/training.md"
 	@echo "make safety-report   safety figures per group on the vignettes (README: Safety)"
 	@echo "make screenshots   the chat page at 1280 px and 390 px, into docs/screenshots/"
-	@echo "other: train shell validate lint format bench compare-classifiers soak purge clean"
+	@echo "other: train shell validate lint format bench profile compare-classifiers soak purge clean"
 
 PIP := pip install --quiet --disable-pip-version-check
 NO_LOCATION_WARNINGS := 2> >(grep -v "^WARNING: Location" >&2)
@@ -140,9 +140,16 @@ cluster: train $(NGINX)
 bench: train $(VENV)/.dev
 	$(PY) -m bench.run
 
-# Intent classifiers compared on the held-out test half (README: Understanding).
+# Intent classifiers compared on the held-out halves (README: Understanding).
 compare-classifiers: setup
 	$(PY) -m bench.classifiers
+
+# A py-spy flame graph of the Rasa server under 10 users' load, into results/profile.svg
+# (PROFILE_SECONDS long; PROFILE_OUTPUT=results/stacks.txt gives the raw stacks).
+PROFILE_SECONDS ?= 40
+PROFILE_OUTPUT ?= results/profile.svg
+profile: train $(VENV)/.dev
+	$(PY) -m bench.run --profile $(PROFILE_SECONDS) --profile-output $(PROFILE_OUTPUT)
 
 # Ten minutes at a steady 10 messages a second: errors and memory growth.
 soak: train $(VENV)/.dev

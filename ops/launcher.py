@@ -52,6 +52,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def rasa_workers(settings: Settings, cores: int | None = None) -> int:
+    """How many Rasa server processes `make run` starts: SANIC_WORKERS when set, else one
+    per core with Redis and one on the embedded default (README: Running it in production).
+
+    Rasa's turn is Python on one core, so a second core serves only through a second
+    process. Without Redis, Rasa has no lock store of its own that works across processes
+    without a server; our lock file does (tests/test_bursts.py runs two workers on it), so
+    SANIC_WORKERS=2 there is a choice a user makes, not the default.
+    """
+    if settings.workers is not None:
+        return settings.workers
+    return (cores or os.cpu_count() or 1) if settings.redis_url else 1
+
+
 def configured_action_port() -> int:
     """The action server's port, from the action endpoint in endpoints.yml."""
     endpoints = yaml.safe_load(ENDPOINTS_FILE.read_text(encoding="utf-8"))
@@ -69,9 +83,12 @@ class BotServer:
         env: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
         endpoints_file: Path = ENDPOINTS_FILE,
+        workers: int | None = None,
     ) -> None:
+        """`workers`: Rasa server processes; by default SANIC_WORKERS, else one."""
         self.env = {**SERVER_ENV, **(env or {})}
         self.settings: Settings = load({**os.environ, **self.env})
+        self.workers = workers or self.settings.workers or 1
         self.rasa_port = rasa_port or self.settings.rasa_port
         self.action_port = action_port or configured_action_port()
         self.model = model
@@ -131,7 +148,8 @@ class BotServer:
     def rasa_service(self, command: str) -> Service:
         args = self.rasa_args(command)
         args += ["--port", str(self.rasa_port), "--interface", self.settings.rasa_interface]
-        return Service("rasa", args, f"{self.url}/webhooks/rest/", env=self.env)
+        env = {**self.env, "SANIC_WORKERS": str(self.workers)}
+        return Service("rasa", args, f"{self.url}/webhooks/rest/", env=env)
 
     def start(self) -> BotServer:
         if not ACTIONS_PYTHON.exists():
@@ -161,6 +179,7 @@ def print_endpoints(bot: BotServer) -> None:
     settings = bot.settings
     host = "localhost" if settings.rasa_interface == "127.0.0.1" else settings.rasa_interface
     print(f"Action server:   {bot.action_url}/webhook (listening on {settings.action_host})")
+    print(f"Rasa server:     {bot.workers} process(es) (SANIC_WORKERS)")
     print(f"REST channel:    http://{host}:{bot.rasa_port}/webhooks/rest/webhook")
     print(f"Socket.IO:       http://{host}:{bot.rasa_port}/socket.io/")
     print(f"Chat page:       http://{host}:{bot.rasa_port}/chat/")
@@ -175,7 +194,8 @@ def main() -> int:
     parser.add_argument("--shell", action="store_true", help="chat in this terminal")
     args = parser.parse_args()
     try:
-        bot = BotServer()
+        settings = load(os.environ)
+        bot = BotServer(workers=rasa_workers(settings))
         check_services(bot.settings)
     except (SettingsError, ServiceUnavailable) as error:
         print(f"Could not start the bot: {error}", file=sys.stderr)

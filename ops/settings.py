@@ -16,7 +16,8 @@ endpoints.yml and credentials.yml name.
 | REDIS_URL | unset: a lock file on this machine | the lock store; needed across machines |
 | LOCK_FILE | .rasa/conversation-locks.db | the local lock store's file |
 | RASA_INTERFACE / RASA_PORT | 127.0.0.1 / 5005 | where `make run` serves the bot |
-| SANIC_WORKERS | 1 | Rasa server processes (`make run` sets one per core with Redis) |
+| SANIC_WORKERS | `make run`: one per core with REDIS_URL, else 1 | Rasa server processes |
+| ACTION_SERVER_SANIC_WORKERS | 1 | action server processes (read by rasa_sdk) |
 | ACTION_SERVER_HOST | 127.0.0.1 | where the action server listens |
 | ACTION_SERVER_TOKEN | unset | required by the action server from any caller not on loopback |
 | MAX_MESSAGE_CHARS | 1000 | longer messages get the "too long" reply |
@@ -84,7 +85,7 @@ class Settings:
     lock_file: Path
     rasa_interface: str
     rasa_port: int
-    workers: int
+    workers: int | None  # None: SANIC_WORKERS unset
     action_host: str
     action_token: str | None
     limits: Limits
@@ -173,7 +174,7 @@ def load(environ: Mapping[str, str]) -> Settings:
         lock_file=Path(environ.get("LOCK_FILE") or ROOT / ".rasa" / "conversation-locks.db"),
         rasa_interface=environ.get("RASA_INTERFACE", "127.0.0.1").strip(),
         rasa_port=int(_number(environ, "RASA_PORT", 5005, int)),
-        workers=int(_number(environ, "SANIC_WORKERS", 1, int)),
+        workers=int(_number(environ, "SANIC_WORKERS", 0, int)) or None,
         action_host=action_host,
         action_token=action_token,
         limits=Limits(

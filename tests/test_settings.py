@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ops.launcher import rasa_workers
 from ops.settings import SettingsError, load
 
 
@@ -49,3 +50,14 @@ def test_an_exposed_action_server_with_a_token_is_allowed():
 
 def test_without_telegram_settings_telegram_is_off():
     assert load({}).telegram is None
+
+
+def test_make_run_serves_one_rasa_process_per_core_with_redis_and_one_without():
+    with_redis = load({"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert rasa_workers(with_redis, cores=2) == 2
+    assert rasa_workers(load({}), cores=2) == 1
+    # SANIC_WORKERS always wins; 0 is not a number of processes.
+    assert rasa_workers(load({"REDIS_URL": "redis://x", "SANIC_WORKERS": "3"}), cores=2) == 3
+    assert rasa_workers(load({"SANIC_WORKERS": "2"}), cores=2) == 2
+    with pytest.raises(SettingsError, match="SANIC_WORKERS"):
+        load({"SANIC_WORKERS": "0"})

@@ -346,7 +346,9 @@ function banner(text) {
   $("connection").textContent = text;
 }
 
-const socket = io({ path: "/socket.io/", reconnectionDelayMax: 3000 });
+// WebSocket only: a socket.io session lives in one Rasa process, and with several Sanic
+// workers long-polling requests would land on any of them; one WebSocket stays with one.
+const socket = io({ path: "/socket.io/", transports: ["websocket"], reconnectionDelayMax: 3000 });
 
 socket.on("connect", () => {
   socket.emit("session_request", { session_id: state.session_id });
