@@ -14,6 +14,7 @@ from helpers.workbench import (
     PASSING_VIGNETTES,
     axe_violations,
     bot_for,
+    bot_parse,
     bot_status,
     feedback_rows,
     log_in,
@@ -24,15 +25,21 @@ from helpers.workbench import (
 from playwright.sync_api import expect, sync_playwright
 
 from trainer.examples import project_examples
-from trainer.inbox import Inbox
+from trainer.inbox import DEFAULT_THRESHOLD, Inbox
 from trainer.promotion import model_id
 
 pytestmark = pytest.mark.browser
 
-# The bot answers it with the relief answer (64% sure); a user still says 👎.
+# The bot answers it with the relief answer; a user still says 👎.
 DISLIKED = "how do i loosen a knot near my shoulder blades"
-# Answered with relief, but only 50% sure: the inbox lists it, and labelling it teaches it.
-UNSURE = "how do i sort out a knot by my shoulder blade"
+# Relief questions in words the training data does not use. The tests take the one the live
+# model is least sure of: the inbox lists it (under its threshold), and labelling it teaches it.
+UNSURE_CANDIDATES = (
+    "how do i sort out a knot by my shoulder blade",
+    "how to undo a knot near the shoulder blade",
+    "any way to get a knot by my shoulder blade to let go",
+    "what sorts out a tight knot up by my shoulder blade",
+)
 RETRAIN_TIMEOUT_MS = 20 * 60_000
 SCREENSHOTS = OUTPUT_DIR / "trainer"
 
@@ -65,18 +72,28 @@ def bench(project, live_bot):
         yield url
 
 
+@pytest.fixture(scope="module")
+def unsure(live_bot) -> tuple[str, float]:
+    """The relief question the live model is least sure of, and how sure it is."""
+    guesses = [(text, bot_parse(live_bot, text)["intent"]) for text in UNSURE_CANDIDATES]
+    text, intent = min(guesses, key=lambda guess: guess[1]["confidence"])
+    assert intent["name"] == "ask_relief" and intent["confidence"] < DEFAULT_THRESHOLD, guesses
+    return text, intent["confidence"]
+
+
 def shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def test_a_thumbs_down_reaches_the_inbox_and_a_careless_label_is_warned_and_undone(
-    browser, project, live_bot, bench, responses
+    browser, project, live_bot, bench, responses, unsure
 ):
+    asked, confidence = unsure
     chat = ChatPage(browser, live_bot.url)
     try:
         chat.wait_for_greeting(responses["utter_greet"])
-        chat.say(UNSURE)
+        chat.say(asked)
         expect(chat.page.locator(".feedback")).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
         chat.say(DISLIKED)
         expect(chat.page.locator(".feedback")).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
@@ -111,7 +128,7 @@ def test_a_thumbs_down_reaches_the_inbox_and_a_careless_label_is_warned_and_undo
         expect(first).to_contain_text("not helpful 👎: hard to read")
         expect(first.locator(".context")).to_contain_text(DISLIKED)
         expect(first.locator(".context")).to_contain_text("Bot:")
-        expect(card(page, UNSURE)).to_contain_text("only 50% sure")
+        expect(card(page, asked)).to_contain_text(f"only {confidence:.0%} sure")
         # Nothing is chosen for the trainer.
         select = first.get_by_label("What did the person want?")
         assert select.input_value() == ""
@@ -162,22 +179,23 @@ def pairs(project) -> set[tuple[str, str]]:
 
 
 def test_a_retrain_that_passes_is_promoted_and_the_running_bot_uses_it(
-    browser, project, live_bot, bench
+    browser, project, live_bot, bench, unsure
 ):
+    asked = unsure[0]
     before = model_id(project.model)
     assert bot_status(live_bot)["model_id"] == before
     rest = RestClient(live_bot.rest_url)
-    rest.send("before-promotion", UNSURE)  # so it is in the inbox, whichever test ran first
+    rest.send("before-promotion", asked)  # so it is in the inbox, whichever test ran first
     context = browser.new_context(**DESKTOP)
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:
         log_in(page, bench)
         # Once labelled, the card holds only the outcome, so it is found by its id.
-        unsure = page.locator(f'[data-item="{card(page, UNSURE).get_attribute("data-item")}"]')
-        unsure.get_by_label("What did the person want?").select_option("ask_relief")
-        unsure.get_by_role("button", name="Label").click()
-        expect(unsure).to_contain_text("Labelled", timeout=60_000)
+        asked_card = page.locator(f'[data-item="{card(page, asked).get_attribute("data-item")}"]')
+        asked_card.get_by_label("What did the person want?").select_option("ask_relief")
+        asked_card.get_by_role("button", name="Label").click()
+        expect(asked_card).to_contain_text("Labelled", timeout=60_000)
 
         page.get_by_role("link", name="Model").click()
         expect(page.locator("#live")).to_contain_text("built by a developer")
@@ -197,8 +215,8 @@ def test_a_retrain_that_passes_is_promoted_and_the_running_bot_uses_it(
     # The running bot answers with the promoted model, with no restart.
     after = model_id(project.model)
     assert after != before and bot_status(live_bot)["model_id"] == after
-    rest.send("after-promotion", UNSURE)
-    turns = user_turns(live_bot.settings.database_url, UNSURE)
+    rest.send("after-promotion", asked)
+    turns = user_turns(live_bot.settings.database_url, asked)
     first, last = turns[0], turns[-1]
     assert last["intent"]["name"] == "ask_relief"
     assert last["intent"]["confidence"] > first["intent"]["confidence"] + 0.1

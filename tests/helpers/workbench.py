@@ -96,6 +96,17 @@ def bot_status(bot: BotServer) -> dict:
         return json.loads(response.read())
 
 
+def bot_parse(bot: BotServer, text: str) -> dict:
+    """What the running bot's model understands `text` to mean (Rasa's /model/parse)."""
+    request = urllib.request.Request(
+        f"{bot.url}/model/parse?token={API_TOKEN}",
+        json.dumps({"text": text}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
 def user_turns(db_url: str, text: str) -> list[dict]:
     """What the bot understood each time `text` was said: the stored parse data."""
     engine = sa.create_engine(db_url)
