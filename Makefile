@@ -99,6 +99,13 @@ $(CHROMIUM):
 	$(AS_ROOT) apt-get update
 	$(AS_ROOT) apt-get install -y chromium
 
+# The pages show 👍 👎; without an emoji font Chromium draws them as empty boxes, so the
+# screenshots and the browser tests would not see what people see.
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+$(EMOJI_FONT):
+	$(AS_ROOT) apt-get update
+	$(AS_ROOT) apt-get install -y fonts-noto-color-emoji
+
 # Debian's nginx is the replicas' entry point. Unless a policy-rc.d is there already, one
 # that refuses keeps the package from starting a system nginx on port 80 while it installs.
 NGINX := /usr/sbin/nginx
@@ -116,7 +123,7 @@ $(FAKETIME):
 	$(AS_ROOT) apt-get update
 	$(AS_ROOT) apt-get install -y faketime
 
-test: train $(VENV)/.dev lint $(CHROMIUM) $(NGINX) $(FAKETIME)
+test: train $(VENV)/.dev lint $(CHROMIUM) $(EMOJI_FONT) $(NGINX) $(FAKETIME)
 	$(BIN)/pytest
 
 # Figures per group on both halves of tests/safety/; dev failures with input and reply,
@@ -129,7 +136,7 @@ test-fast: setup $(VENV)/.dev
 	$(BIN)/pytest -m fast
 
 # The chat page as README shows it, from the trained bot started on free ports.
-screenshots: train $(VENV)/.dev $(CHROMIUM)
+screenshots: train $(VENV)/.dev $(CHROMIUM) $(EMOJI_FONT)
 	PYTHONPATH=tests $(PY) -m helpers.screenshots docs/screenshots
 
 # REPLICAS bot servers behind nginx, on PostgreSQL and Redis (README: Scaling out).

@@ -249,6 +249,45 @@ def live_panel(project: Project) -> str:
     )
 
 
+def report_html(report: dict | None) -> str:
+    """The last NLU test results: the gate's verdict, per-intent scores, confusions."""
+    if report is None:
+        return "<p>No test results yet.</p>"
+    verdict = "passed" if report["passed"] else "did not pass"
+    parts = [
+        f"<h2>Last test results</h2><p id=summary>{html.escape(report['finished_at'])}, "
+        f"model {html.escape(report.get('model', ''))}: macro F1 "
+        f"<b>{report['macro_f1']:.4f}</b>, baseline {report['baseline']:.4f}, allowed "
+        f"drop {report['allowed_drop']:.2f}: the check <b>{verdict}</b>.</p>"
+        + explain("macro F1")
+        + explain("allowed drop")
+    ]
+    rows = "".join(
+        f"<tr><td>{html.escape(i)}</td><td>{s['precision']:.2f}</td>"
+        f"<td>{s['recall']:.2f}</td><td>{s['f1']:.2f}</td><td>{s['support']}</td></tr>"
+        for i, s in sorted(report["per_intent"].items())
+    )
+    parts.append(
+        "<h2>Per intent</h2>"
+        + "".join(explain(t) for t in ("precision", "recall", "F1", "support"))
+        + "<div class=table-wrap><table><thead><tr><th>Intent</th><th>Precision</th>"
+        f"<th>Recall</th><th>F1</th><th>Support</th></tr></thead><tbody>{rows}"
+        "</tbody></table></div><h2>Most confused</h2><ul>"
+        + "".join(
+            f"<li>{html.escape(p['intent'])} taken for {html.escape(p['predicted'])}: "
+            f"{p['count']}</li>"
+            for p in report["confused_pairs"]
+        )
+        + "</ul><h2>Confusion matrix</h2><p class=hint>Rows: the right intent; "
+        "columns: what the bot chose. Numbers off the diagonal are mistakes.</p>"
+        # The report's time in the URL: a new matrix is never the browser's cached old one.
+        f'<img src="/report/confusion.png?at={urllib.parse.quote(report["finished_at"])}" '
+        'alt="Confusion matrix: for each intent, how many test sentences the bot put in each '
+        'intent">'
+    )
+    return "".join(parts)
+
+
 def result_box(result: dict | None) -> str:
     """A retrain's outcome: red with the reasons when a gate failed, green when promoted."""
     if not result:
@@ -564,40 +603,7 @@ class Handler(BaseHTTPRequestHandler):
             "</form><noscript><p>Reload this page to see the progress.</p></noscript></div>",
             f'<div id="result" tabindex="-1">{status["html"]}</div>',
         ]
-        report = last_report(project)
-        if report is None:
-            parts.append("<p>No test results yet.</p>")
-        else:
-            verdict = "passed" if report["passed"] else "did not pass"
-            parts.append(
-                f"<h2>Last test results</h2><p id=summary>{html.escape(report['finished_at'])}, "
-                f"model {html.escape(report.get('model', ''))}: macro F1 "
-                f"<b>{report['macro_f1']:.4f}</b>, baseline {report['baseline']:.4f}, allowed "
-                f"drop {report['allowed_drop']:.2f}: the check <b>{verdict}</b>.</p>"
-                + explain("macro F1")
-                + explain("allowed drop")
-            )
-            rows = "".join(
-                f"<tr><td>{html.escape(i)}</td><td>{s['precision']:.2f}</td>"
-                f"<td>{s['recall']:.2f}</td><td>{s['f1']:.2f}</td><td>{s['support']}</td></tr>"
-                for i, s in sorted(report["per_intent"].items())
-            )
-            parts.append(
-                "<h2>Per intent</h2>"
-                + "".join(explain(t) for t in ("precision", "recall", "F1", "support"))
-                + "<div class=table-wrap><table><thead><tr><th>Intent</th><th>Precision</th>"
-                f"<th>Recall</th><th>F1</th><th>Support</th></tr></thead><tbody>{rows}"
-                "</tbody></table></div><h2>Most confused</h2><ul>"
-                + "".join(
-                    f"<li>{html.escape(p['intent'])} taken for {html.escape(p['predicted'])}: "
-                    f"{p['count']}</li>"
-                    for p in report["confused_pairs"]
-                )
-                + "</ul><h2>Confusion matrix</h2><p class=hint>Rows: the right intent; "
-                "columns: what the bot chose. Numbers off the diagonal are mistakes.</p>"
-                '<img src="/report/confusion.png" alt="Confusion matrix: for each intent, '
-                'how many test sentences the bot put in each intent">'
-            )
+        parts.append(f"<section id=last-report>{report_html(last_report(project))}</section>")
         self.send_html(page("Model", "".join(parts), "/model", self.who))
 
     def intents_page(self) -> None:

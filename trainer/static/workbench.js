@@ -46,6 +46,18 @@ function showWarnings(form, box, warnings) {
   confirm.focus();
 }
 
+// The retrain measured the model again: show its new test results without a reload.
+async function refreshReport() {
+  const report = document.getElementById("last-report");
+  if (!report) return;
+  const response = await fetch("/model");
+  if (!response.ok) return;
+  const fresh = new DOMParser()
+    .parseFromString(await response.text(), "text/html")
+    .getElementById("last-report");
+  if (fresh) report.replaceChildren(...fresh.childNodes);
+}
+
 async function pollRetrain(box, result) {
   for (;;) {
     const response = await fetch("/api/retrain", { headers: { Accept: "application/json" } });
@@ -59,6 +71,7 @@ async function pollRetrain(box, result) {
         result.innerHTML = status.html; // rendered and escaped by the server
         result.focus();
       }
+      await refreshReport();
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
