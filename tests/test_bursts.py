@@ -35,13 +35,21 @@ def ticket_holders(lock_file: Path, stop: threading.Event) -> set[int]:
     return seen
 
 
-def send_burst(client: RestClient, sender: str, questions: list[str]) -> list[list[str]]:
+def send_burst(
+    client: RestClient, sender: str, questions: list[str], spacing: float = 0
+) -> list[list[str]]:
+    """All `questions` at once, or `spacing` seconds apart, each on its own connection."""
     with ThreadPoolExecutor(len(questions)) as pool:
-        replies = pool.map(lambda question: client.send(sender, question), questions)
-        return [[m["text"] for m in reply] for reply in replies]
+        replies = []
+        for question in questions:
+            replies.append(pool.submit(client.send, sender, question))
+            time.sleep(spacing)
+        return [[m["text"] for m in reply.result()] for reply in replies]
 
 
-def check_burst(client: RestClient, db_url: str, size: int, knowledge, domain) -> None:
+def check_burst(
+    client: RestClient, db_url: str, size: int, knowledge, domain, spacing: float = 0
+) -> None:
     sender = f"burst-{size}-{uuid.uuid4()}"
     opening, _, closing = OPENINGS[0]
     client.send(sender, opening)
@@ -49,7 +57,7 @@ def check_burst(client: RestClient, db_url: str, size: int, knowledge, domain) -
     burst = [questions[i % len(questions)] for i in range(size)]
     expected = {q: expected_texts([entry + closing], knowledge, domain) for q, entry in burst}
 
-    replies = send_burst(client, sender, [question for question, _ in burst])
+    replies = send_burst(client, sender, [question for question, _ in burst], spacing)
 
     for (question, _), received in zip(burst, replies, strict=True):
         assert received == expected[question], question
@@ -77,8 +85,10 @@ MAX_BURSTS = 6
 def test_two_server_processes_on_the_embedded_default_take_turns_too(tmp_path, knowledge, domain):
     db = tmp_path / "conversations.db"
     with sqlite_bot(db, OUTPUT_DIR / "logs" / "workers", SANIC_WORKERS="2") as bot:
-        # The server answers once its first worker is up; the second may still be loading
-        # the model, so bursts go on (a bounded number) until both workers have drawn tickets.
+        # A worker that is waiting accepts every connection already queued, so messages that
+        # arrive in the same instant all go to one worker: these arrive 50 ms apart, still
+        # while the earlier ones wait their turn. The second worker may also still be loading
+        # the model, so bursts go on (a bounded number) until both have drawn tickets.
         holders: set[int] = set()
         for _ in range(MAX_BURSTS):
             stop = threading.Event()
@@ -86,8 +96,9 @@ def test_two_server_processes_on_the_embedded_default_take_turns_too(tmp_path, k
                 watching = pool.submit(ticket_holders, bot.settings.lock_file, stop)
                 try:
                     check_burst(
-                        RestClient(bot.rest_url), bot.settings.database_url, 20, knowledge, domain
-                    )
+                        RestClient(bot.rest_url), bot.settings.database_url, 20, knowledge,
+                        domain, spacing=0.05,
+                    )  # fmt: skip
                 finally:
                     stop.set()
             holders |= watching.result()

@@ -180,6 +180,25 @@ def test_short_pain_is_not_persistent(persistence, text):
     assert persistence.read(text, NOW) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what's the weather going to be like this weekend",
+        "i'll ask the physio about it on friday",
+        "will it have settled by the weekend?",
+        "we're planning a hike on saturday",
+    ],
+)
+def test_a_date_spoken_of_in_the_future_is_a_plan_not_an_onset(persistence, text):
+    # A Sunday evening: "this weekend" began on Friday, three calendar days ago.
+    assert persistence.read(text, datetime(2026, 11, 29, 20, 0)) is None
+
+
+def test_the_past_beside_a_plan_still_dates_the_pain(persistence):
+    text = "i'll rest on saturday, but it has hurt since the start of november"
+    assert persistence.read(text, NOW) is not None
+
+
 def test_dates_resolve_to_the_past(persistence):
     # Duckling alone reads "since march" as next March.
     assert persistence.read("since march", NOW).days == 270

@@ -26,6 +26,9 @@ ZONEINFO = "/usr/share/zoneinfo/Etc"
 SECONDS_PER_DAY = 86400
 # Duckling reads "last Tuesday", said on a Wednesday, as yesterday; people mean last week's.
 LAST_WEEKDAY = re.compile(r"\blast (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b")
+# A date in a clause that speaks of the future ("what's the weather gonna be like this
+# weekend", "i'll see the physio on friday") is a plan, not when the pain began.
+FUTURE_CLAUSE = re.compile(r"\b(gonna|going to|will|'ll|shall|planning|plan to)\b[^.,;!?]*$")
 # Words without which a message holds no date or span: Duckling is skipped (it costs ~0.5 ms).
 TIME_HINT = re.compile(
     r"\d|since|ago|start|began|begun|day|week|month|year|night|fortnight|morning|summer|"
@@ -105,6 +108,8 @@ class PersistenceReader:
         context = duckling.Context(reference, self.locale)
         dated = []
         for entity in duckling.parse(text, context, self.dimensions, False):
+            if entity["dim"] == "time" and FUTURE_CLAUSE.search(text[: entity["start"]]):
+                continue
             days = self._days(entity, now)
             if days is None:
                 continue
