@@ -56,6 +56,24 @@ def decide(nlp, assessor):
         "my foot has gone totally dead",  # "gone" + a state is an onset, not a resolution
         "all of a sudden a crippling pain between my shoulders",  # sudden x severe, any words
         "short of wind just sitting here",
+        # Small words spelt as people say them: "me"/"ma" for "my", "outta", "cannae",
+        # negatives written out in full.
+        "cannae catch me breath at all",
+        "ma legs have gone numb",
+        "came outta nowhere, 10 outta 10 pain",
+        "i could not grip the mug with my left hand",
+        "i was not able to lift my arm this morning",
+        # Families of wording: legs folding, weight images on the chest, formal and clinical
+        # words, superlatives, falls from steps and people hit while walking.
+        "my knees crumpled under me on the landing",
+        "feels like a man is standing on my chest",
+        "perspiring and bilious with this back pain",
+        "i'm dyspnoeic sat here doing nothing",
+        "strongest pain i have ever felt, all at once",
+        "took a tumble from the step ladder an hour ago",
+        "a van clipped me on the zebra crossing",
+        "i've messed myself and never felt it coming",
+        "i have chest pain right now, none of that numbness though",  # "now" ends the denial
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -85,6 +103,11 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "so much pressure at work lately",
         "my fingers used to tingle at night in my twenties, not lately",  # a trailing "not lately"
         "the wind is cold and i can't stretch properly",  # wind is breath only as "short of wind"
+        "none of that chest tightness business, it's only my upper back",
+        "ah've nae tingling in ma fingers",  # Scots "nae" denies
+        "ran out of painkillers and my back is sore",  # running out, not running
+        "i can't finish a shift without my back aching",
+        "ma had a heart attack last year",  # "ma" before a person's event is mother
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):

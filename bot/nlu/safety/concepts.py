@@ -83,20 +83,51 @@ class Match:
         return Span(doc, self.start, self.end, label=self.concept.name)
 
 
-def _terms(words: list[str], tokenize) -> frozenset[Term]:
+Spellings = dict[Term, tuple[Term, ...]]
+
+
+def _split(word: str, tokenize) -> Term:
+    return tuple(t.lower_ for t in tokenize(word.lower()))
+
+
+def _terms(words: list[str], tokenize, spellings: Spellings | None = None) -> frozenset[Term]:
     # YAML reads a bare no/on/off as a boolean: such words must be quoted.
     if not all(isinstance(word, str) for word in words):
         raise ValueError(f"Quote the words no, on, off in concepts.yml: {words}")
-    return frozenset(tuple(t.lower_ for t in tokenize(word.lower())) for word in words)
+    terms = {_split(word, tokenize) for word in words}
+    return frozenset(v for term in terms for v in _spelt(term, spellings or {}))
+
+
+def _spelt(term: Term, spellings: Spellings) -> set[Term]:
+    """The term with each of its words spelt every way the file's `spellings` allow:
+    "get my wind" is also "get me wind", "out of" also "outta"."""
+    found, todo = {term}, [term]
+    while todo:
+        current = todo.pop()
+        for standard, variants in spellings.items():
+            size = len(standard)
+            for i in range(len(current) - size + 1):
+                if current[i : i + size] != standard:
+                    continue
+                for variant in variants:
+                    spelt = current[:i] + variant + current[i + size :]
+                    if spelt not in found:
+                        found.add(spelt)
+                        todo.append(spelt)
+    return found
 
 
 def load_concepts(tokenize, source: str) -> tuple[list[Concept], int]:
     """The concepts and the token window, with every term split the way docs are."""
     document = yaml.safe_load(source)
     shared = {name: words for name, words in document.get("groups", {}).items()}
+    spellings = {
+        _split(standard, tokenize): tuple(_split(v, tokenize) for v in variants)
+        for standard, variants in (document.get("spellings") or {}).items()
+    }
 
     def group(words: list[str] | str) -> frozenset[Term]:
-        return _terms(shared[words[1:]] if isinstance(words, str) else words, tokenize)
+        return _terms(shared[words[1:]] if isinstance(words, str) else words, tokenize, spellings)
 
     concepts = []
     for name, spec in document["concepts"].items():
