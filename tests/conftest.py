@@ -9,8 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
+from helpers.browser import launch_chromium
 from helpers.databases import scratch_database_url, scratch_postgres_database
 from helpers.servers import OUTPUT_DIR, RestClient, sqlite_bot
+from playwright.sync_api import sync_playwright
 
 from bot import ROOT
 from bot.knowledge import KnowledgeBase, knowledge_base
@@ -75,3 +77,12 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.bot)
         if not any(item.get_closest_marker(name) for name in SLOW_MARKERS):
             item.add_marker(pytest.mark.fast)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, for one test module's pages."""
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()

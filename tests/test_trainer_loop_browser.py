@@ -6,7 +6,6 @@ is promoted and answered with by the running bot, without a restart."""
 from __future__ import annotations
 
 import pytest
-from helpers.browser import launch_chromium
 from helpers.chat_page import DESKTOP, PHONE, REPLY_TIMEOUT_MS, ChatPage
 from helpers.servers import OUTPUT_DIR, RestClient
 from helpers.trainer_projects import project_with_model, trainer
@@ -22,7 +21,7 @@ from helpers.workbench import (
     workbench,
     write_vignettes,
 )
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from trainer.examples import project_examples
 from trainer.inbox import DEFAULT_THRESHOLD, Inbox
@@ -42,14 +41,6 @@ UNSURE_CANDIDATES = (
 )
 RETRAIN_TIMEOUT_MS = 20 * 60_000
 SCREENSHOTS = OUTPUT_DIR / "trainer"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

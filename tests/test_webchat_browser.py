@@ -11,10 +11,9 @@ import signal
 import urllib.request
 
 import pytest
-from helpers.browser import launch_chromium
 from helpers.chat_page import DESKTOP, PHONE, REPLY_TIMEOUT_MS, ChatPage
 from helpers.servers import OUTPUT_DIR, sqlite_bot
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from bot.emergency import emergency_numbers
 from bot.knowledge import section_title
@@ -26,14 +25,6 @@ LIFTING_QUESTION = "why does my upper back hurt after lifting"
 RED_FLAG = "my back hurts and I have chest pain"
 MAX_CHARS = current().limits.max_message_chars
 TOUCH_TARGET_PX = 44
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
