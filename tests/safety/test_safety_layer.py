@@ -74,6 +74,8 @@ def decide(nlp, assessor):
         "a van clipped me on the zebra crossing",
         "i've messed myself and never felt it coming",
         "i have chest pain right now, none of that numbness though",  # "now" ends the denial
+        "my knees went weak and i went down in the kitchen",  # the idioms above stay narrow
+        "blacked out in the shower and hit my head",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -108,6 +110,10 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "ran out of painkillers and my back is sore",  # running out, not running
         "i can't finish a shift without my back aching",
         "ma had a heart attack last year",  # "ma" before a person's event is mother
+        # Symptom words inside everyday nouns and idioms of feeling.
+        "fitted blackout curtains in the nursery and pulled something in my upper back",
+        "the power blackout meant i slept in the armchair, now my back is knotted",
+        "i still go weak at the knees for my wife after 30 years, but my upper back is stiff",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -140,6 +146,13 @@ def test_a_normal_temperature_is_not_a_fever(decide):
 
 def test_a_single_weak_signal_asks_the_triage_question(decide):
     assert decide("i feel a bit dizzy") == "triage"
+
+
+def test_waiting_on_pins_and_needles_is_a_feeling_not_a_symptom(decide):
+    assert decide("on pins and needles about the interview call and my upper back is tense") == (
+        "none"
+    )
+    assert decide("pins and needles in my left hand since the spasm") in ("triage", "emergency")
 
 
 def test_the_decision_records_concept_words_context_and_signal(nlp, assessor):
