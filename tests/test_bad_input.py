@@ -19,8 +19,7 @@ BAD_INPUTS = {
     # No language detection: since the out-of-scope examples grew (other body parts, other
     # asks), Spanish scores as off-topic, which at least sends the person to a doctor.
     "spanish": ("me duele la espalda", "utter_out_of_scope"),
-    # Rasa reads a leading "/" as an intent; only our own buttons' payloads are let through.
-    "a payload we never send": ("/restart", "utter_not_understood"),
+    "no word the bot knows": ("flibber jabberwock snorkelgrum", "utter_not_understood"),
 }
 
 
@@ -39,3 +38,11 @@ def test_bad_input_gets_a_clear_reply_and_the_bot_recovers(case, rest, responses
         responses["utter_disclaimer"],
         knowledge.entries["massage"].answer,
     ]
+
+
+@pytest.mark.parametrize("payload", ["/restart", "/affirm"])
+def test_a_payload_we_never_send_is_read_as_words_not_as_an_intent(payload, rest):
+    # Rasa reads a leading "/" as an intent; only our own buttons' payloads are let through.
+    as_payload = rest.texts(f"payload-{uuid.uuid4()}", payload)
+    as_words = rest.texts(f"words-{uuid.uuid4()}", payload.lstrip("/"))
+    assert as_payload and as_payload == as_words
