@@ -38,6 +38,8 @@ UNSURE_CANDIDATES = (
     "how to undo a knot near the shoulder blade",
     "any way to get a knot by my shoulder blade to let go",
     "what sorts out a tight knot up by my shoulder blade",
+    "what settles a knot by the shoulder blade",
+    "what shifts a knot under the shoulder blade",
 )
 RETRAIN_TIMEOUT_MS = 20 * 60_000
 SCREENSHOTS = OUTPUT_DIR / "trainer"
