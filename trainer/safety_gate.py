@@ -123,7 +123,8 @@ class ReplyClassifier:
             for kind, name in (("emergency", EMERGENCY), ("urgent", URGENT), ("triage", TRIAGE))
             if name in sources
         }
-        if self.persistent_advice in text:
+        # "Please see a doctor today" recommends a doctor as plainly as the persistence advice.
+        if self.persistent_advice in text or "urgent" in kinds:
             kinds.add("doctor")
         # Every answer we wrote is traceable and dose-free; anything else may be a guess.
         if None in sources or DOSE.search(text):

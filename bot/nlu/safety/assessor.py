@@ -17,6 +17,8 @@ RULES, CLASSIFIER = "concept_rules", "safety_classifier"
 BOTH = "concept_rules+safety_classifier"
 # History does not clear a concept whose history is the sign (a past cancer).
 NOT_CURRENT_FOR_HISTORY = NOT_CURRENT - {"HISTORICAL"}
+# A mention dated minutes ago happened, whatever "if" comes before it.
+RECENT = "RECENT"
 
 
 class SafetyAssessor:
@@ -85,6 +87,8 @@ class SafetyAssessor:
 
 def _finding(match: Match, modifiers: list[dict[str, str]]) -> dict:
     clearing = NOT_CURRENT_FOR_HISTORY if match.concept.history_counts else NOT_CURRENT
+    if any(m["category"] == RECENT for m in modifiers):
+        clearing = clearing - {"HYPOTHETICAL", "HISTORICAL"}
     return {
         "concept": match.concept.name,
         "tier": match.concept.tier,

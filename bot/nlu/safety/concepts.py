@@ -3,6 +3,9 @@
 A pattern is a list of word groups; it matches when one term of every group appears in
 one sentence, within the concept file's token window, in any order. Terms match a token's
 lowercase form or lemma, after misspelt words are corrected against the terms themselves.
+A word between a term's words that only narrows it ("lost the feeling", "can't really
+breathe") is skipped. A real word one slip from a term ("bowls" for "bowels", "feint" for
+"faint") is read as the term only where that completes a pattern another word also matched.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from itertools import pairwise, product
 
 import yaml
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -27,6 +31,13 @@ KNOWN_WORDS_TABLE = "known_words"
 TYPO_MIN_SIMILARITY = 80
 # ...and long enough that a near miss is unlikely to be another word ("arm" vs "art").
 TYPO_MIN_LENGTH = 4
+# A real word is read as a term only when it is longer still and one slip away ("bowls" ->
+# "bowels", not "blade" -> "bladder"), and never by itself (ConceptMatcher._match_pattern).
+REAL_WORD_TYPO_MIN_LENGTH = 5
+# Articles and intensifiers people put inside a term's words: one may stand in each gap.
+FILLERS = frozenset(
+    {"the", "a", "an", "all", "any", "some", "really", "totally", "completely", "just", "so"}
+)
 
 Term = tuple[str, ...]
 # Words that make a nearby number a body temperature, and how near (in tokens) it must be.
@@ -186,28 +197,35 @@ class ConceptMatcher:
         )
         return found[0] if found else None
 
-    def forms(self, doc: Doc) -> list[tuple[str, ...]]:
-        """Each token's lowercase form, lemma and, for an unknown word, its correction."""
-        forms = []
+    def forms(self, doc: Doc) -> tuple[list[tuple[str, ...]], frozenset[int]]:
+        """Each token's lowercase form, lemma and, for a misspelt word, its correction; and
+        where a correction is of a real English word, which alone never decides."""
+        forms, real_words = [], set()
         for token in doc:
-            word = token.lower_
-            candidates = (word, token.lemma_.lower())
+            word, lemma = token.lower_, token.lemma_.lower()
+            candidates = (word, lemma)
             # Dropped g's ("nothin's touchin it", "sweatin"), in any dialect's spelling.
             with_g = word.rstrip("'") + "g"
             if word.endswith(("in", "in'")) and with_g in self.vocabulary_set:
                 candidates += (with_g,)
             elif (
                 word not in self.vocabulary_set
+                and lemma not in self.vocabulary_set
                 and word not in self.terms_by_first
                 and word.isalpha()
                 and len(word) >= TYPO_MIN_LENGTH
-                and word not in self.known_words
             ):
-                corrected = self._correct(word)
-                if corrected is not None:
-                    candidates += (corrected,)
+                real_word = word in self.known_words
+                if not real_word or len(word) >= REAL_WORD_TYPO_MIN_LENGTH:
+                    corrected = self._correct(word)
+                    if corrected is not None and real_word:
+                        if Levenshtein.distance(word, corrected) == 1:
+                            candidates += (corrected,)
+                            real_words.add(token.i)
+                    elif corrected is not None:
+                        candidates += (corrected,)
             forms.append(candidates)
-        return forms
+        return forms, frozenset(real_words)
 
     def temperatures(self, doc: Doc) -> list[Match]:
         """A fever read from a number next to temp/thermometer/degrees ("temp of 38.9")."""
@@ -243,13 +261,13 @@ class ConceptMatcher:
         for i in range(start, end):
             for first in set(forms[i]):
                 for term in self.terms_by_first.get(first, ()):
-                    j = i + len(term)
-                    if j <= end and all(term[k] in forms[i + k] for k in range(1, len(term))):
+                    j = _term_end(term, forms, i, end)
+                    if j is not None:
                         found[term].append((i, j))
         return found
 
     def match(self, doc: Doc) -> list[Match]:
-        forms = self.forms(doc)
+        forms, real_words = self.forms(doc)
         matches = []
         for sentence in doc.sents:
             found = self.occurrences(forms, sentence.start, sentence.end)
@@ -259,22 +277,25 @@ class ConceptMatcher:
                 blocked = [o for t in concept.not_when for o in found.get(t, ())]
                 spans = set()
                 for pattern in concept.patterns:
-                    for hit in self._match_pattern(pattern, found, blocked):
+                    for hit in self._match_pattern(pattern, found, blocked, real_words):
                         if hit[:2] not in spans:
                             spans.add(hit[:2])
                             matches.append(self._match(doc, forms, concept, pattern, hit))
                 if not spans:
-                    matches += self._partial(doc, concept, found, blocked)
+                    matches += self._partial(doc, concept, found, blocked, real_words)
         return matches
 
     @staticmethod
-    def _partial(doc: Doc, concept: Concept, found: dict, blocked: list) -> list[Match]:
+    def _partial(
+        doc: Doc, concept: Concept, found: dict, blocked: list, real_words: frozenset[int]
+    ) -> list[Match]:
         """The first of a concept's anchor words in a sentence where no pattern matched."""
         spots = sorted(
             o
             for term in concept.anchors
             for o in found.get(term, ())
             if not any(o[0] < b[1] and b[0] < o[1] for b in blocked)
+            and not real_words.intersection(range(*o))
         )
         if not spots:
             return []
@@ -283,8 +304,11 @@ class ConceptMatcher:
         words = tuple(doc[i].text for i in positions)
         return [Match(concept, start, end, True, words, (), positions, partial=True)]
 
-    def _match_pattern(self, pattern: Pattern, found: dict, blocked: list) -> list[tuple]:
-        """Each mention: for every place the first group occurs, its tightest combination."""
+    def _match_pattern(
+        self, pattern: Pattern, found: dict, blocked: list, real_words: frozenset[int]
+    ) -> list[tuple]:
+        """Each mention: for every place the first group occurs, its tightest combination.
+        At least one group must be matched by words as written (or misspelt non-words)."""
         if any(term in found for term in pattern.unless_sentence_has):
             return []
         window = pattern.window or self.window
@@ -310,6 +334,8 @@ class ConceptMatcher:
                     continue
                 if pattern.ordered and any(a[0] >= b[0] for a, b in pairwise(combo)):
                     continue
+                if all(real_words.intersection(range(*o)) for o in combo):
+                    continue
                 if best is None or end - start < best[1] - best[0]:
                     best = (start, end, combo)
             if best is not None:
@@ -334,6 +360,19 @@ class ConceptMatcher:
             corrected=corrected,
             positions=tuple(positions),
         )
+
+
+def _term_end(term: Term, forms: list[tuple[str, ...]], start: int, end: int) -> int | None:
+    """Where `term` ends if it starts at token `start`: its words in a row, with at most one
+    filler word in each gap ("lost the feeling" for "lost feeling")."""
+    i = start + 1
+    for word in term[1:]:
+        if i < end and word not in forms[i] and forms[i][0] in FILLERS:
+            i += 1
+        if i >= end or word not in forms[i]:
+            return None
+        i += 1
+    return i
 
 
 def _known_words(nlp: Language) -> KnownWords:
