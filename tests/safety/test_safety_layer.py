@@ -76,6 +76,14 @@ def decide(nlp, assessor):
         "i have chest pain right now, none of that numbness though",  # "now" ends the denial
         "my knees went weak and i went down in the kitchen",  # the idioms above stay narrow
         "blacked out in the shower and hit my head",
+        # Real-word slips that complete a pattern, words inside a term, events dated minutes
+        # ago beside "if" or a past cue, and a concession after exercise.
+        "no control of my bowls since lunch",
+        "i felt feint on the stairs",
+        "i have lost all the feeling in my right foot",
+        "is heat ok if i passed out in the car park 10 minutes ago",
+        "i collapsed at work an hour ago, back was in bits before that",
+        "drenched in a cold sweat although the run ended an hour back",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -114,6 +122,11 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "fitted blackout curtains in the nursery and pulled something in my upper back",
         "the power blackout meant i slept in the armchair, now my back is knotted",
         "i still go weak at the knees for my wife after 30 years, but my upper back is stiff",
+        # Family words as families use them, and what someone read about a symptom.
+        "my momma gets chest pains, i'm asking about my own stiff back",
+        "pops keeps passing out, the doctors are on it. what helps a knotted back?",
+        "i read online that numb legs with back pain is serious, is it?",
+        "i painted the ceiling all weekend and now my upper back aches",  # not "panting"
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -134,6 +147,12 @@ def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergenci
         "the thermometer says 38.6",  # a reading is not hearsay
         "neither stretching nor heat pads made a difference",  # remedies listed, none helped
         "cant get comfy in bed at night with this back",
+        "not been trying but the weight is dropping off me",
+        "my jeans are falling off me and i haven't been dieting",
+        "mother of three, treated for breast cancer in 2015, now a new pain in my upper back",
+        "it's not easing one bit after a day in bed",
+        "my teeth are chattering and my back is killing me",
+        "lost half a stone without meaning to, is that linked to my back?",
     ],
 )
 def test_urgent_signs_get_see_a_doctor_today(decide, text):
@@ -177,8 +196,16 @@ def test_reading_context_leaves_the_doc_as_rasa_made_it(nlp, assessor):
 def test_typos_are_corrected_against_the_concept_words_only(nlp, assessor):
     findings = assessor.assess(nlp("chset pain"), NOW)["findings"]
     assert findings[0]["corrected"] == ["chset -> chest"]
-    # Real English words are never "corrected" into a symptom.
+    # Real English words are never "corrected" into a symptom by themselves...
     assert assessor.assess(nlp("a good stretch for my seat"), NOW)["findings"] == []
+    assert assessor.assess(nlp("painting the fence"), NOW)["findings"] == []
+    # ...nor when they are more than one slip away ("blade" is not "bladder").
+    assert assessor.assess(nlp("nothing but a twinge by my shoulder blade"), NOW)["decision"] == (
+        "none"
+    )
+    # A real word one slip away counts when another word of the pattern is there as written.
+    (finding,) = assessor.assess(nlp("i can't control my bowls"), NOW)["findings"]
+    assert finding["concept"] == "bladder_bowel" and finding["corrected"] == ["bowls -> bowels"]
 
 
 @pytest.fixture(scope="module")

@@ -34,10 +34,16 @@ TYPO_MIN_LENGTH = 4
 # A real word is read as a term only when it is longer still and one slip away ("bowls" ->
 # "bowels", not "blade" -> "bladder"), and never by itself (ConceptMatcher._match_pattern).
 REAL_WORD_TYPO_MIN_LENGTH = 5
-# Articles and intensifiers people put inside a term's words: one may stand in each gap.
+# Articles, intensifiers and hedges people put inside a term's words ("lost all the
+# feeling", "lost pretty much all sensation").
 FILLERS = frozenset(
-    {"the", "a", "an", "all", "any", "some", "really", "totally", "completely", "just", "so"}
+    {
+        *("the", "a", "an", "all", "any", "some", "just", "so", "even", "quite", "pretty", "much"),
+        *("really", "totally", "completely", "entirely", "fully", "basically", "literally"),
+        *("nearly", "almost"),
+    }
 )
+FILLERS_PER_GAP = 3
 
 Term = tuple[str, ...]
 # Words that make a nearby number a body temperature, and how near (in tokens) it must be.
@@ -363,12 +369,13 @@ class ConceptMatcher:
 
 
 def _term_end(term: Term, forms: list[tuple[str, ...]], start: int, end: int) -> int | None:
-    """Where `term` ends if it starts at token `start`: its words in a row, with at most one
-    filler word in each gap ("lost the feeling" for "lost feeling")."""
+    """Where `term` ends if it starts at token `start`: its words in a row, with a few
+    filler words allowed in each gap ("lost all the feeling" for "lost feeling")."""
     i = start + 1
     for word in term[1:]:
-        if i < end and word not in forms[i] and forms[i][0] in FILLERS:
-            i += 1
+        gap = 0
+        while i < end and gap < FILLERS_PER_GAP and word not in forms[i] and forms[i][0] in FILLERS:
+            i, gap = i + 1, gap + 1
         if i >= end or word not in forms[i]:
             return None
         i += 1
