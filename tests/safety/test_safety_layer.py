@@ -84,6 +84,12 @@ def decide(nlp, assessor):
         "is heat ok if i passed out in the car park 10 minutes ago",
         "i collapsed at work an hour ago, back was in bits before that",
         "drenched in a cold sweat although the run ended an hour back",
+        # Heavy-material similes, "air" that is hard to get, head-first impacts, and a limb
+        # "without feeling" (a symptom, not a denial).
+        "both arms feel like they're full of concrete",
+        "can't get enough air in even lying down",
+        "landed head first off the trampoline and my back's been spasming since",
+        "my left foot is without feeling since lunch",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -127,6 +133,15 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "pops keeps passing out, the doctors are on it. what helps a knotted back?",
         "i read online that numb legs with back pain is serious, is it?",
         "i painted the ceiling all weekend and now my upper back aches",  # not "panting"
+        # Past habits, past causes asked about, a head rush, general questions, signs to
+        # watch for, and cold air or a crash course as causes.
+        "i used to get numb fingers from my paper round as a teenager, is my back the same?",
+        "could all that coughing last month have pulled something in my upper back",
+        "went dizzy for a sec after getting up too quickly from the sofa, fine now",
+        "can bad upper back spasms ever cause chest pain?",
+        "the physio told me to look out for numbness or weak legs, i have neither",
+        "the air con at work is freezing cold and my upper back is tight",
+        "doing a crash course in yoga for my stiff upper back, good idea?",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -153,6 +168,8 @@ def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergenci
         "it's not easing one bit after a day in bed",
         "my teeth are chattering and my back is killing me",
         "lost half a stone without meaning to, is that linked to my back?",
+        "none of the heat, the tablets or the rest have made a dent in it",
+        "back is killing me and i'm at 38.4 tonight",  # a reading needs no "temp"
     ],
 )
 def test_urgent_signs_get_see_a_doctor_today(decide, text):
@@ -161,6 +178,9 @@ def test_urgent_signs_get_see_a_doctor_today(decide, text):
 
 def test_a_normal_temperature_is_not_a_fever(decide):
     assert decide("my temp is 36.8, just a stiff back") == "none"
+    # A number with a unit or a price is not a temperature.
+    assert decide("i'm 38.5 kg and my back is stiff") == "none"
+    assert decide("the heat pad was 39.5 quid, worth it?") == "none"
 
 
 def test_a_single_weak_signal_asks_the_triage_question(decide):

@@ -61,6 +61,15 @@ TEMPERATURE_CUES = {
 }
 TEMPERATURE_REACH = 4
 WITH_UNIT = re.compile(r"^\d+([.,]\d+)?\s*[°º]?\s*[cf]$|^\d+([.,]\d+)?[°º]$")
+# A reading with one decimal ("i'm at 38.7") is a temperature in the fever range, unless a
+# unit or a currency says it is something else.
+BARE_READING = re.compile(r"^\d{2,3}[.,]\d$")
+NOT_A_TEMPERATURE = {
+    *("kg", "kgs", "kilo", "kilos", "kilograms", "lb", "lbs", "pounds", "stone", "st", "g"),
+    *("km", "kms", "miles", "mi", "mph", "kph", "cm", "mm", "m", "inches", "%", "percent"),
+    *("hours", "hrs", "hr", "minutes", "mins", "min", "seconds", "secs", "years", "yrs"),
+    *("weeks", "days", "quid", "dollars", "euros", "bucks", "k", "$", "£", "€"),
+}
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,14 @@ def load_concepts(tokenize, source: str) -> tuple[list[Concept], int]:
     }
 
     def group(words: list[str] | str) -> frozenset[Term]:
-        return _terms(shared[words[1:]] if isinstance(words, str) else words, tokenize, spellings)
+        """A word list; "$name" (alone, or as an item of the list) is a shared group."""
+        items = [words] if isinstance(words, str) else words
+        expanded = [
+            word
+            for item in items
+            for word in (shared[item[1:]] if str(item).startswith("$") else [item])
+        ]
+        return _terms(expanded, tokenize, spellings)
 
     concepts = []
     for name, spec in document["concepts"].items():
@@ -243,7 +259,7 @@ class ConceptMatcher:
                     value = _number(token.lower_)
                     if value is None or not _is_fever(value, concept.temperature):
                         continue
-                    if WITH_UNIT.match(token.lower_):  # "38.5c", "101°f" need no other cue
+                    if WITH_UNIT.match(token.lower_) or _bare_reading(token):
                         matches.append(
                             Match(
                                 concept, token.i, token.i + 1, False, (token.text,), (), (token.i,)
@@ -401,6 +417,18 @@ class KnownWords:
 
     def __contains__(self, word: str) -> bool:
         return word in self.words or any(word in table for table in self.tables)
+
+
+def _bare_reading(token) -> bool:
+    """ "38.7" with no unit after it and no currency before it."""
+    doc = token.doc
+    after = doc[token.i + 1].lower_ if token.i + 1 < len(doc) else ""
+    before = doc[token.i - 1].lower_ if token.i > 0 else ""
+    return (
+        BARE_READING.match(token.lower_) is not None
+        and after not in NOT_A_TEMPERATURE
+        and before not in NOT_A_TEMPERATURE
+    )
 
 
 def _number(text: str) -> float | None:
