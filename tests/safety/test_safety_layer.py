@@ -90,6 +90,18 @@ def decide(nlp, assessor):
         "can't get enough air in even lying down",
         "landed head first off the trampoline and my back's been spasming since",
         "my left foot is without feeling since lunch",
+        # Advice asked given a symptom now, everyday tasks a limb can't do, odd limb words,
+        # breath "not coming", trauma of every kind, and admissions.
+        "is it safe to do my stretches if my arm has gone numb",
+        "couldn't manage the stairs this morning, my legs just wouldn't",
+        "my fingers are all fuzzy and my hand has no grip",
+        "the air is not coming in properly even when i sit still",
+        "a lorry went into the back of us at the lights",
+        "got beaten up outside the pub and now my upper back is locked",
+        "fell down the stairs at work and landed on my upper back",
+        "i almost passed out in the queue",
+        "i'm embarrassed to say i've had an accident in my pants today",
+        "an odd oppressive sensation in the middle of my chest",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -142,6 +154,14 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "the physio told me to look out for numbness or weak legs, i have neither",
         "the air con at work is freezing cold and my upper back is tight",
         "doing a crash course in yoga for my stiff upper back, good idea?",
+        # Fiction, other people in the plural, denials after a question, long general
+        # questions, and idioms of fright and pressure.
+        "in the film last night the hero loses all feeling in his legs, could that happen?",
+        "two of my patients had numb hands this week, is that common with back spasms",
+        "numbness? not a bit of it, just a stiff upper back",
+        "can a knot in the upper back muscles ever give you pins and needles down the arm",
+        "my toddler nearly gave me a heart attack climbing the bookcase and i jarred my back",
+        "stress at work is through the roof and my upper back is in knots",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -249,6 +269,9 @@ def persistence():
         "still hurting three weeks in",
         "since march",
         "since monday",  # Monday to Wednesday: three days, as people count
+        "it began on friday the 13th",  # Duckling places it only in the future
+        "it started around bonfire night",  # an onset near an event Duckling can't date
+        "sore since the week before last",
     ],
 )
 def test_persistent_pain_is_read_from_dates_spans_and_cues(persistence, text):
@@ -257,7 +280,12 @@ def test_persistent_pain_is_read_from_dates_spans_and_cues(persistence, text):
 
 @pytest.mark.parametrize(
     "text",
-    ["since this morning", "since yesterday", "only two hours", "it started yesterday", "hi"],
+    [
+        *("since this morning", "since yesterday", "only two hours", "it started yesterday", "hi"),
+        # Nouns Duckling reads as dates, and a pain score.
+        *("my boss is on my back", "my winter coat is heavy", "pain 10/10 since lunch"),
+        *("i'm 67 years old and it started this morning", "a 40-year-old with a new twinge"),
+    ],
 )
 def test_short_pain_is_not_persistent(persistence, text):
     assert persistence.read(text, NOW) is None

@@ -3,7 +3,9 @@
 Duckling (in-process) reads dates and spans. It prefers the future ("since march" ->
 next March), so every date is moved back to its latest past occurrence, using the period
 Duckling's own alternatives are spaced by (a year for months and holidays, a week for
-weekdays, a month for "the 18th"). data/safety/persistence.yml adds what Duckling misses:
+weekdays, a month for "the 18th"). A date Duckling places only in the future, with no
+alternatives ("friday the 13th"), is asked again from earlier days. A date counts only
+when a word of time leads to it. data/safety/persistence.yml adds what Duckling misses:
 short forms, bare plural units, and cues such as "on and off for months".
 """
 
@@ -24,11 +26,27 @@ PERSISTENCE_FILE = ROOT / "data" / "safety" / "persistence.yml"
 # Dates are read in wall-clock time as if UTC, so only Etc/UTC is loaded (all zones: +47 MB).
 ZONEINFO = "/usr/share/zoneinfo/Etc"
 SECONDS_PER_DAY = 86400
+# How far back (days) Duckling is asked again for a date it placed only in the future.
+EARLIER_REFERENCES = (31, 92, 366)
 # Duckling reads "last Tuesday", said on a Wednesday, as yesterday; people mean last week's.
 LAST_WEEKDAY = re.compile(r"\blast (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b")
 # A date in a clause that speaks of the future ("what's the weather gonna be like this
 # weekend", "i'll see the physio on friday") is a plan, not when the pain began.
 FUTURE_CLAUSE = re.compile(r"\b(gonna|going to|will|'ll|shall|planning|plan to)\b[^.,;!?]*$")
+# A date dates the pain only when a word of time leads to it ("since christmas", "over the
+# weekend", "it started monday"), not as a noun's modifier ("my boss", "a winter coat",
+# "the christmas tree"): Duckling reads "boss" as Boss's Day.
+DATE_LEADS = re.compile(
+    r"\b(since|from|at|around|round|about|over|on|in|of|during|through|throughout|after|"
+    r"before|till|until|by|last|this|that|all|started|start|starting|began|begun|begin|ago|"
+    r"back|early|late|mid)"
+    r"\s+((the|my|our|a|an|this|that|last)\s+)?$"
+)
+DATE_WORDS = re.compile(r"^(since|from|last|this|past|ago|early|late|mid|over|all|the|\d)")
+# "78 years of age", "a 40 year old": an age, not how long the pain has lasted.
+AGE_AFTER = re.compile(r"^[\s-]*(old|of age|young)\b")
+# "10/10" is a pain score, not the tenth of October.
+PAIN_SCORE = re.compile(r"^\d{1,2}\s*/\s*10\b")
 # Words without which a message holds no date or span: Duckling is skipped (it costs ~0.5 ms).
 TIME_HINT = re.compile(
     r"\d|since|ago|start|began|begun|day|week|month|year|night|fortnight|morning|summer|"
@@ -87,9 +105,11 @@ class PersistenceReader:
         )
         self.expansions: dict[str, str] = spec["abbreviations"]
         self.cues = [re.compile(cue) for cue in spec["cues"]]
+        # "since <an event>", or an onset put near one ("started around bonfire night").
+        onset = r"\b(since|(started|start|began|begun|came on|kicked off) (around|round|about))"
         anchors = "|".join(map(re.escape, spec["recent_anchors"]))
-        self.since_recent = re.compile(rf"\bsince (the |my |a )?({anchors})\b")
-        self.since = re.compile(r"\bsince\b")
+        self.since_recent = re.compile(rf"{onset} (the |my |a )?({anchors})\b")
+        self.since = re.compile(onset + r"\b")
         self.time_zones = duckling.load_time_zones(ZONEINFO)
         self.locale = duckling.default_locale_lang(duckling.parse_lang("EN"))
         self.dimensions = duckling.parse_dimensions(["time", "duration"])
@@ -104,11 +124,16 @@ class PersistenceReader:
                 return Persistence(None, found[0])
         if not TIME_HINT.search(text):
             return None
-        reference = duckling.parse_ref_time(self.time_zones, "UTC", int(_as_utc(now)))
-        context = duckling.Context(reference, self.locale)
         dated = []
-        for entity in duckling.parse(text, context, self.dimensions, False):
-            if entity["dim"] == "time" and FUTURE_CLAUSE.search(text[: entity["start"]]):
+        for entity in self._parse(text, now):
+            before = text[: entity["start"]]
+            if entity["dim"] == "time" and (
+                FUTURE_CLAUSE.search(before)
+                or not (DATE_LEADS.search(before) or DATE_WORDS.match(entity["body"]))
+                or PAIN_SCORE.match(entity["body"])
+            ):
+                continue
+            if entity["dim"] == "duration" and AGE_AFTER.match(text[entity["end"] :]):
                 continue
             days = self._days(entity, now)
             if days is None:
@@ -118,6 +143,23 @@ class PersistenceReader:
             dated.append((entity["start"], entity["end"]))
         return self._since_undated(text, dated)
 
+    def _parse(self, text: str, reference: datetime) -> list[dict]:
+        """Duckling's entities in `text`, said at `reference` (wall-clock time)."""
+        when = duckling.parse_ref_time(self.time_zones, "UTC", int(_as_utc(reference)))
+        context = duckling.Context(when, self.locale)
+        return duckling.parse(text, context, self.dimensions, False)
+
+    def _earlier(self, body: str, now: datetime) -> datetime | None:
+        """The latest past occurrence of a date Duckling placed only in the future."""
+        for days_back in EARLIER_REFERENCES:
+            for entity in self._parse(body, now - timedelta(days=days_back)):
+                start = _start_of(entity) if entity["dim"] == "time" else None
+                if start is not None:
+                    when = datetime.fromisoformat(start[0]).replace(tzinfo=None)
+                    if when <= now:
+                        return when
+        return None
+
     def _days(self, entity: dict, now: datetime) -> float | None:
         if entity["dim"] == "duration":
             return entity["value"]["normalized"]["value"] / SECONDS_PER_DAY
@@ -126,7 +168,7 @@ class PersistenceReader:
         start = _start_of(entity)
         if start is None:
             return None
-        when = _past(*start, now)
+        when = _past(*start, now) or self._earlier(entity["body"], now)
         if when is None:
             return None
         # Days are counted as people count them: since Monday, on a Wednesday, is 3 days.
@@ -134,7 +176,8 @@ class PersistenceReader:
         return days + 7 if days < 7 and LAST_WEEKDAY.search(entity["body"]) else days
 
     def _since_undated(self, text: str, dated: list[tuple[int, int]]) -> Persistence | None:
-        """'since <an event>' that Duckling could not date and that is not recent."""
+        """'since <an event>' (or 'started around <an event>') that Duckling could not date
+        and that is not recent."""
         for since in self.since.finditer(text):
             if any(
                 start <= since.start() < end or since.end() <= start < since.end() + 12
