@@ -179,10 +179,9 @@ class PersistenceReader:
         """'since <an event>' (or 'started around <an event>') that Duckling could not date
         and that is not recent."""
         for since in self.since.finditer(text):
-            if any(
-                start <= since.start() < end or since.end() <= start < since.end() + 12
-                for start, end in dated
-            ):
+            # A date Duckling read in or just after the onset words dates it ("started about
+            # 2 hours ago": Duckling's "about 2 hours ago" overlaps "started about").
+            if any(start < since.end() + 12 and since.start() < end for start, end in dated):
                 continue
             if self.since_recent.match(text, since.start()):
                 continue
