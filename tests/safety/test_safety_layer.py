@@ -162,6 +162,10 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "can a knot in the upper back muscles ever give you pins and needles down the arm",
         "my toddler nearly gave me a heart attack climbing the bookcase and i jarred my back",
         "stress at work is through the roof and my upper back is in knots",
+        # Posture, ratings and the temperature of things.
+        "i slumped in my chair gaming all night and now my upper back is knotted",
+        "10/10 would recommend this heat pad for a tight upper back",
+        "is a shower at 39 degrees ok for a stiff upper back",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -286,6 +290,10 @@ def test_persistent_pain_is_read_from_dates_spans_and_cues(persistence, text):
         *("my boss is on my back", "my winter coat is heavy", "pain 10/10 since lunch"),
         *("i'm 67 years old and it started this morning", "a 40-year-old with a new twinge"),
         "it started about 2 hours ago",  # Duckling's date overlaps the onset words
+        # Later today or tomorrow is not an onset; a day's work is one day.
+        *("it seized up this evening", "should i go to the gym tomorrow"),
+        "after a day on the tools",
+        "lifted weights for the first time in ages yesterday",
     ],
 )
 def test_short_pain_is_not_persistent(persistence, text):

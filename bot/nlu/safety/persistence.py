@@ -26,8 +26,10 @@ PERSISTENCE_FILE = ROOT / "data" / "safety" / "persistence.yml"
 # Dates are read in wall-clock time as if UTC, so only Etc/UTC is loaded (all zones: +47 MB).
 ZONEINFO = "/usr/share/zoneinfo/Etc"
 SECONDS_PER_DAY = 86400
-# How far back (days) Duckling is asked again for a date it placed only in the future.
+# How far back (days) Duckling is asked again for a date it placed only in the future,
+# and how far ahead that date must be: "this evening" or "tomorrow" is later, not an onset.
 EARLIER_REFERENCES = (31, 92, 366)
+FAR_FUTURE = timedelta(days=28)
 # Duckling reads "last Tuesday", said on a Wednesday, as yesterday; people mean last week's.
 LAST_WEEKDAY = re.compile(r"\blast (monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b")
 # A date in a clause that speaks of the future ("what's the weather gonna be like this
@@ -38,11 +40,11 @@ FUTURE_CLAUSE = re.compile(r"\b(gonna|going to|will|'ll|shall|planning|plan to)\
 # "the christmas tree"): Duckling reads "boss" as Boss's Day.
 DATE_LEADS = re.compile(
     r"\b(since|from|at|around|round|about|over|on|in|of|during|through|throughout|after|"
-    r"before|till|until|by|last|this|that|all|started|start|starting|began|begun|begin|ago|"
+    r"before|till|until|by|last|this|all|started|start|starting|began|begun|begin|ago|"
     r"back|early|late|mid)"
     r"\s+((the|my|our|a|an|this|that|last)\s+)?$"
 )
-DATE_WORDS = re.compile(r"^(since|from|last|this|past|ago|early|late|mid|over|all|the|\d)")
+DATE_WORDS = re.compile(r"^(since|from|last|this|past|ago|early|late|mid|over|all|\d)")
 # "78 years of age", "a 40 year old": an age, not how long the pain has lasted.
 AGE_AFTER = re.compile(r"^[\s-]*(old|of age|young)\b")
 # "10/10" is a pain score, not the tenth of October.
@@ -168,7 +170,10 @@ class PersistenceReader:
         start = _start_of(entity)
         if start is None:
             return None
-        when = _past(*start, now) or self._earlier(entity["body"], now)
+        when = _past(*start, now)
+        ahead = datetime.fromisoformat(start[0]).replace(tzinfo=None) - now
+        if when is None and ahead >= FAR_FUTURE:
+            when = self._earlier(entity["body"], now)
         if when is None:
             return None
         # Days are counted as people count them: since Monday, on a Wednesday, is 3 days.
