@@ -39,6 +39,7 @@ import redis.asyncio
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.stores.sqlite_startup import retry_while_locked
 from ops import settings
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,9 @@ class SQLiteTicketQueues:
         # No durability needed: a ticket means nothing once its process is gone, and after
         # a machine crash all are. WAL with synchronous=NORMAL never waits for the disk on
         # commit, and unlike synchronous=OFF it cannot corrupt the file on a power cut.
+        retry_while_locked(self._set_up, SQLITE_BUSY_SECONDS, (sqlite3.OperationalError,))
+
+    def _set_up(self) -> None:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.execute(

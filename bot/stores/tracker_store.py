@@ -35,6 +35,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActiveLoop, Event, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.stores.sqlite_startup import retry_while_locked
 from ops import settings
 
 logger = logging.getLogger(__name__)
@@ -126,11 +127,16 @@ def create_engine(url: str) -> sa.engine.Engine:
 
 
 def _create_tables(engine: sa.engine.Engine) -> None:
-    try:
-        METADATA.create_all(engine)
-    except sa.exc.SQLAlchemyError:
-        # Another process (a second Sanic worker, a replica) created them at the same time.
-        METADATA.create_all(engine)
+    def create() -> None:
+        try:
+            METADATA.create_all(engine)
+        except sa.exc.SQLAlchemyError as error:
+            if "locked" in str(error):
+                raise
+            # Another process (a second Sanic worker, a replica) created them at the same time.
+            METADATA.create_all(engine)
+
+    retry_while_locked(create, SQLITE_BUSY_SECONDS, (sa.exc.OperationalError,))
 
 
 class SnapshotSQLTrackerStore(TrackerStore, SerializedTrackerAsText):
