@@ -240,12 +240,12 @@ class ConceptMatcher:
                 real_word = word in self.known_words
                 if not real_word or len(word) >= REAL_WORD_TYPO_MIN_LENGTH:
                     corrected = self._correct(word)
-                    if corrected is not None and real_word:
-                        if Levenshtein.distance(word, corrected) == 1:
-                            candidates += (corrected,)
-                            real_words.add(token.i)
-                    elif corrected is not None:
+                    if corrected is not None and (
+                        not real_word or Levenshtein.distance(word, corrected) == 1
+                    ):
                         candidates += (corrected,)
+                        if real_word:
+                            real_words.add(token.i)
             forms.append(candidates)
         return forms, frozenset(real_words)
 

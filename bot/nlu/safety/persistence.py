@@ -63,14 +63,19 @@ class Persistence:
     evidence: str
 
 
+def _wall_clock(value: str) -> datetime:
+    """A Duckling date as local wall-clock time (see _as_utc)."""
+    return datetime.fromisoformat(value).replace(tzinfo=None)
+
+
 def _past(value: str, alternatives: list[str], now: datetime) -> datetime | None:
     """The latest occurrence of a Duckling date that is not in the future."""
-    when = datetime.fromisoformat(value).replace(tzinfo=None)
+    when = _wall_clock(value)
     if when <= now:
         return when
     if len(alternatives) < 2:
         return None
-    first, second = (datetime.fromisoformat(v).replace(tzinfo=None) for v in alternatives[:2])
+    first, second = (_wall_clock(v) for v in alternatives[:2])
     period = second - first
     while when > now and period > timedelta(0):
         when = _shift_back(when, period)
@@ -157,7 +162,7 @@ class PersistenceReader:
             for entity in self._parse(body, now - timedelta(days=days_back)):
                 start = _start_of(entity) if entity["dim"] == "time" else None
                 if start is not None:
-                    when = datetime.fromisoformat(start[0]).replace(tzinfo=None)
+                    when = _wall_clock(start[0])
                     if when <= now:
                         return when
         return None
@@ -171,7 +176,7 @@ class PersistenceReader:
         if start is None:
             return None
         when = _past(*start, now)
-        ahead = datetime.fromisoformat(start[0]).replace(tzinfo=None) - now
+        ahead = _wall_clock(start[0]) - now
         if when is None and ahead >= FAR_FUTURE:
             when = self._earlier(entity["body"], now)
         if when is None:
