@@ -39,15 +39,13 @@ import redis.asyncio
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.stores.sqlite_startup import retry_while_locked
+from bot.stores.sqlite_startup import SQLITE_BUSY_SECONDS, retry_while_locked
 from ops import settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WAIT_SECONDS = 0.05
-# How long a SQLite change waits for another process's (each takes microseconds).
-SQLITE_BUSY_SECONDS = 5
 REDIS_TIMEOUT_SECONDS = 3
 REDIS_KEY_PREFIX = "conversation_tickets:"
 

@@ -1,4 +1,4 @@
-"""Start-up steps on a SQLite file that another process may be setting up at the same time."""
+"""SQLite files that several processes (Sanic workers) open at once."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+# How long a SQLite write waits for another process's write (each takes microseconds).
+SQLITE_BUSY_SECONDS = 5
 
 
 def retry_while_locked(

@@ -35,7 +35,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActiveLoop, Event, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.stores.sqlite_startup import retry_while_locked
+from bot.stores.sqlite_startup import SQLITE_BUSY_SECONDS, retry_while_locked
 from ops import settings
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,6 @@ LOADED = "_snapshot_loaded"
 # database time, so a few keep up with many conversations.
 CONNECTIONS = 4
 CONNECT_TIMEOUT_SECONDS = 3
-# How long a SQLite write waits for another process's write (several Sanic workers).
-SQLITE_BUSY_SECONDS = 5
 
 # Users' 👍/👎 on an answer: a row of this type in `events`, in the rated conversation. Rasa
 # does not know the type and skips it when it reads a history, so it never changes what
