@@ -9,7 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.knowledge import Entry, asked_and_mentioned, knowledge_base, sources_metadata
-from bot.nlu.names import PERSISTENT, SAFETY_KEY
+from bot.nlu.names import EMERGENCY_REMINDER, EMERGENCY_SLOT, PERSISTENT, SAFETY_KEY
 
 # The intent the safety layer sets when it asks the triage question.
 TRIAGE_INTENT = "unconfirmed_red_flag"
@@ -22,10 +22,13 @@ def pain_is_persistent(tracker: Tracker) -> bool:
 def send_health_answer(
     dispatcher: CollectingDispatcher, tracker: Tracker, entry: Entry, closing: Entry | None
 ) -> list[dict[str, Any]]:
-    """Answer with `entry`: the disclaimer first in a conversation, `closing` last.
+    """Answer with `entry`: the disclaimer first in a conversation, `closing` last, and
+    before all a reminder to call the emergency number once the user has reported a red flag.
 
     The answer's metadata names its article sections; each channel shows them as a source.
     """
+    if tracker.get_slot(EMERGENCY_SLOT):
+        dispatcher.utter_message(response=EMERGENCY_REMINDER)
     if not tracker.get_slot("disclaimer_shown"):
         dispatcher.utter_message(response="utter_disclaimer")
     shown = [entry] if closing is None else [entry, closing]

@@ -8,8 +8,13 @@ source. Responses listed in endpoints.yml's `without_advice` keep their own word
 safety replies, which carry no self-care and already send the person onward, and the
 disclaimer, which is always followed by an answer that has the advice.
 
-The emergency reply gets the emergency numbers for where the person seems to be, from the
-message's `locale` and `time_zone` metadata (bot/emergency.py), in its response metadata.
+Once the user has reported a red flag (slot `emergency_reported`), every later reply
+starts by reminding them to call the emergency number: this generator puts the reminder
+before domain.yml's other responses, and the health answers' action sends it first.
+
+The emergency reply and the reminder get the emergency numbers for where the person seems
+to be, from the message's `locale` and `time_zone` metadata (bot/emergency.py), in their
+response metadata.
 It is a domain response generated in the Rasa server, so it needs no action server.
 
 endpoints.yml:  nlg: {type: bot.nlg.PersistentAdviceNLG, without_advice: [...]}
@@ -26,7 +31,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.emergency import EMERGENCY_RESPONSE, with_numbers
 from bot.knowledge import knowledge_base, sources_metadata
-from bot.nlu.names import PERSISTENCE_SLOT, PERSISTENT
+from bot.nlu.names import EMERGENCY_REMINDER, EMERGENCY_SLOT, PERSISTENCE_SLOT, PERSISTENT
 
 ADVICE = "persistent_pain"
 
@@ -45,16 +50,15 @@ class PersistentAdviceNLG(TemplatedNaturalLanguageGenerator):
         **kwargs: Any,
     ) -> dict[str, Any] | None:
         message = await super().generate(utter_action, tracker, output_channel, **kwargs)
-        if message and utter_action == EMERGENCY_RESPONSE:
+        if message and utter_action in (EMERGENCY_RESPONSE, EMERGENCY_REMINDER):
             latest = tracker.latest_message
             return with_numbers(message, latest.metadata if latest else None)
-        persistent = tracker.get_slot(PERSISTENCE_SLOT) == PERSISTENT
-        if (
-            message
-            and message.get("text")
-            and persistent
-            and utter_action not in self.without_advice
-        ):
+        if not message or not message.get("text") or utter_action in self.without_advice:
+            return message
+        if tracker.get_slot(EMERGENCY_SLOT):
+            reminder = await super().generate(EMERGENCY_REMINDER, tracker, output_channel)
+            message["text"] = f"{reminder['text']}\n\n{message['text']}"
+        if tracker.get_slot(PERSISTENCE_SLOT) == PERSISTENT:
             message["text"] = f"{message['text']}\n\n{self.advice.answer}"
             message["metadata"] = {**message.get("metadata", {}), **sources_metadata(self.advice)}
         return message

@@ -40,7 +40,7 @@ def test_bad_input_gets_a_clear_reply_and_the_bot_recovers(case, rest, responses
     ]
 
 
-@pytest.mark.parametrize("payload", ["/restart", "/report_red_flag"])
+@pytest.mark.parametrize("payload", ["/restart", "/report_urgent_symptom"])
 def test_a_payload_we_never_send_is_read_as_words_not_as_an_intent(payload, rest):
     # Rasa reads a leading "/" as an intent; only our own buttons' payloads are let through.
     as_payload = rest.texts(f"payload-{uuid.uuid4()}", payload)

@@ -10,7 +10,7 @@ import pytest
 from helpers.make_plan import make_train_plan
 from rasa.core.nlg import NaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
@@ -68,6 +68,26 @@ def test_the_response_generator_adds_the_numbers_and_keeps_the_text(domain):
     reply = asyncio.run(nlg.generate("utter_emergency", tracker, "socketio"))
     assert reply["text"] == domain["responses"]["utter_emergency"][0]["text"]
     assert reply["metadata"]["emergency"] == emergency_metadata({"time_zone": "Canada/Pacific"})
+
+
+def test_after_a_red_flag_other_responses_start_with_the_reminder_to_call(domain):
+    endpoints = read_endpoint_config(str(ROOT / "endpoints.yml"), "nlg")
+    nlg = NaturalLanguageGenerator.create(endpoints, Domain.from_dict(domain))
+    said = UserUttered("thanks", metadata={"locale": "en-GB"})
+    tracker = DialogueStateTracker.from_events(
+        "nlg-reminder", [said, SlotSet("emergency_reported", True)]
+    )
+    responses = domain["responses"]
+    reminder = asyncio.run(nlg.generate("utter_emergency_reminder", tracker, "socketio"))
+    assert reminder["metadata"]["emergency"]["local"] == {"number": "999", "where": "the UK"}
+    thanks = asyncio.run(nlg.generate("utter_you_are_welcome", tracker, "socketio"))
+    assert thanks["text"] == (
+        f"{responses['utter_emergency_reminder'][0]['text']}\n\n"
+        f"{responses['utter_you_are_welcome'][0]['text']}"
+    )
+    # Safety replies keep their own wording.
+    urgent = asyncio.run(nlg.generate("utter_urgent_care", tracker, "socketio"))
+    assert urgent["text"] == responses["utter_urgent_care"][0]["text"]
 
 
 def test_changing_a_number_retrains_nothing():

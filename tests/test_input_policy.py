@@ -55,7 +55,7 @@ def test_every_button_we_send_passes_unchanged(knowledge, domain):
     [
         ("/restart", "restart"),
         ("/session_start", "session_start"),
-        ("/report_red_flag", "report_red_flag"),
+        ("/report_urgent_symptom", "report_urgent_symptom"),
         ("/greet@0.99", "greet@0.99"),
         ('/ask_relief{"topic": "../etc"}', 'ask_relief{"topic": "../etc"}'),
         ('/ask_relief{"name": "massage"}', 'ask_relief{"name": "massage"}'),

@@ -220,9 +220,11 @@ def test_two_chats_at_once_keep_their_own_conversations(new_chat, knowledge, res
     assert replies == [
         [f"{disclaimer}\n\n{answered(knowledge.entries['improper_lifting'])}",
          f"{responses['utter_emergency']}\n\n{ALL_NUMBERS}"],
-        # The second chat neither skips the disclaimer nor hears of the first one's pain.
+        # The second chat neither skips the disclaimer nor hears of the first one's pain; it
+        # is reminded of its own red flag.
         [answered(knowledge.advice["persistent_pain"]),
-         f"{disclaimer}\n\n{answered(knowledge.entries['ice_and_heat'])}"],
+         f"{responses['utter_emergency_reminder']}\n\n{ALL_NUMBERS}\n\n{disclaimer}\n\n"
+         f"{answered(knowledge.entries['ice_and_heat'])}"],
     ]  # fmt: skip
 
 

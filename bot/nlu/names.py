@@ -9,3 +9,6 @@ PERSISTENT = "persistent"
 SAFETY_KEY = "safety"
 # The slot that remembers it: filled from the entity of the same name (domain.yml).
 PERSISTENCE_SLOT = PERSISTENCE_ENTITY
+# True once the user has reported a red flag (domain.yml maps it from report_red_flag).
+EMERGENCY_SLOT = "emergency_reported"
+EMERGENCY_REMINDER = "utter_emergency_reminder"

@@ -102,6 +102,27 @@ def decide(nlp, assessor):
         "i almost passed out in the queue",
         "i'm embarrassed to say i've had an accident in my pants today",
         "an odd oppressive sensation in the middle of my chest",
+        # Loss of use told as an image; impacts made serious by speed, height or weight.
+        "my fingers feel like they're in thick gloves and my back is seizing",
+        "my right leg won't do what i want it to since the spasm started",
+        "came off the scaffolding at work onto my back about an hour ago",
+        "collided with a defender at full speed and my upper back went into spasm",
+        "fell about three metres off the loft ladder onto my back",
+        "a heavy wardrobe toppled onto me while we were moving it",
+        # Breath in sports slang, sickness told politely, clammy skin told plainly.
+        "sucking air like a fish and my back is in spasm",
+        "i have brought up my breakfast and my upper back aches terribly",
+        "i feel cold and clammy and the ache in my back is awful",
+        # How fast severe pain came: "from nothing to", an image of tearing.
+        "it went from nothing to agony in an instant between my shoulders",
+        "felt like my back was being unzipped down the middle",
+        # Wetting told formally; Pidgin "no fit" is "can't".
+        "i urinated on myself in the kitchen and did not notice",
+        "i no fit hold my urine since this morning",
+        # A resolution denied is still there.
+        "my arm is numb and it hasn't gone away",
+        "the chest tightness won't ease off",
+        "my legs are weak and it's not settled down at all",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -166,6 +187,19 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "i slumped in my chair gaming all night and now my upper back is knotted",
         "10/10 would recommend this heat pad for a tight upper back",
         "is a shower at 39 degrees ok for a stiff upper back",
+        # Resolved, even after a past cue in the same sentence; an age then; general
+        # questions; idioms of tiredness and laughter; a cancer asked about, not had.
+        "my chest was sore when i had flu but that has completely gone now",
+        "the pins and needles in my fingers were gone by the afternoon",
+        "when i was 19 i came off my bike, now at 45 my upper back is tight",
+        "in my thirties my hands would go numb at night, is it related to my upper back?",
+        "is it normal for a back spasm to make breathing feel tight?",
+        "absolutely dead on my feet after the double shift, back is stiff",
+        "we were breathless with laughter all night and now my back is sore from dancing",
+        "is it cancer? my upper back has ached for two days",
+        # A denied resolution must not swallow a plain denial.
+        "i haven't passed out or anything, my back is just stiff",
+        "my arm hasn't gone numb, it's only my upper back",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -194,6 +228,8 @@ def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergenci
         "lost half a stone without meaning to, is that linked to my back?",
         "none of the heat, the tablets or the rest have made a dent in it",
         "back is killing me and i'm at 38.4 tonight",  # a reading needs no "temp"
+        "lying flat makes it throb every night",
+        "heat, massage, the tablets: no improvement whatsoever",
     ],
 )
 def test_urgent_signs_get_see_a_doctor_today(decide, text):

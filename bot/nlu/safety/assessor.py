@@ -15,8 +15,8 @@ from bot.nlu.safety.persistence import PERSISTENCE_FILE, PersistenceReader
 EMERGENCY, URGENT, TRIAGE, NO_ALARM = "emergency", "urgent", "triage", "none"
 RULES, CLASSIFIER = "concept_rules", "safety_classifier"
 BOTH = "concept_rules+safety_classifier"
-# History does not clear a concept whose history is the sign (a past cancer).
-NOT_CURRENT_FOR_HISTORY = NOT_CURRENT - {"HISTORICAL"}
+# History does not clear a concept whose history is the sign (a past cancer, in remission).
+NOT_CURRENT_FOR_HISTORY = NOT_CURRENT - {"HISTORICAL", "RESOLVED"}
 # A mention dated minutes ago happened, whatever "if" comes before it.
 RECENT = "RECENT"
 
@@ -88,7 +88,7 @@ class SafetyAssessor:
 def _finding(match: Match, modifiers: list[dict[str, str]]) -> dict:
     clearing = NOT_CURRENT_FOR_HISTORY if match.concept.history_counts else NOT_CURRENT
     if any(m["category"] == RECENT for m in modifiers):
-        clearing = clearing - {"HYPOTHETICAL", "HISTORICAL"}
+        clearing = clearing - {"HYPOTHETICAL", "HISTORICAL", "RESOLVED"}
     return {
         "concept": match.concept.name,
         "tier": match.concept.tier,

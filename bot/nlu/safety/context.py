@@ -21,6 +21,7 @@ TARGETS = "safety_targets"
 NOT_CURRENT = {
     "NEGATED_EXISTENCE",
     "HISTORICAL",
+    "RESOLVED",
     "HYPOTHETICAL",
     "OTHER_PERSON",
     "EXERTION",
