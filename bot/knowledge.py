@@ -30,6 +30,8 @@ class Entry:
     category: str | None = None
     question: str = ""
     topics: tuple[str, ...] = ()
+    # The section's name as readers see it, where the article's heading has a typo.
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,5 +173,5 @@ def section_title(heading: str) -> str:
 
 def sources_metadata(*entries: Entry) -> dict:
     """Response metadata naming the article sections an answer comes from, each once."""
-    titles = dict.fromkeys(section_title(entry.heading) for entry in entries)
+    titles = dict.fromkeys(entry.title or section_title(entry.heading) for entry in entries)
     return {"sources": list(titles)}

@@ -8,7 +8,7 @@ import pytest
 import textstat
 from helpers.make_plan import make_train_plan
 
-from bot.knowledge import KNOWLEDGE_DIR, asked_and_mentioned, knowledge_base
+from bot.knowledge import KNOWLEDGE_DIR, asked_and_mentioned, knowledge_base, sources_metadata
 from bot.nlu.topic_entities import topic_phrases
 from ops.launcher import ROOT
 
@@ -132,9 +132,12 @@ def test_button_payload_asks_for_the_entry_itself(entry):
 
 def test_article_typos_and_overstatements_are_gone():
     answers = normalise(" ".join(e.answer for e in ALL_ENTRIES))
+    # What readers see: the answers, and the section names in their source lines.
+    shown_sections = normalise(" ".join(sources_metadata(e)["sources"][0] for e in ALL_ENTRIES))
     for wrong in ("quick smoking", "simple message", "temporary replacement"):
         assert wrong in normalise(ARTICLE)
         assert wrong not in answers
+        assert wrong not in shown_sections
     for alarmist in ("bedridden", "throughout your life", "lifelong", "permanently"):
         assert alarmist not in answers
     assert "quitting smoking" in answers
