@@ -123,6 +123,17 @@ def decide(nlp, assessor):
         "my arm is numb and it hasn't gone away",
         "the chest tightness won't ease off",
         "my legs are weak and it's not settled down at all",
+        # Round 8b: ongoing since a time, breath that cuts speech short, homophones and dialect
+        # words, bowel and bladder told in other Englishes, falls at work, "out for" a time.
+        "my hand has been tingling since yesterday",
+        "i can't get my words out without stopping for breath",
+        "both my feat went numb on the bus",
+        "i past out in the shower earlier",
+        "my legs went fae under me in the kitchen",
+        "urine no gree pass since morning and my back dey pain me",
+        "stool came in my pants without knowing while the back spasm was on",
+        "came off a forklift onto the concrete and my upper back is in spasm",
+        "i was out for about a minute after the spasm hit",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -200,6 +211,10 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         # A denied resolution must not swallow a plain denial.
         "i haven't passed out or anything, my back is just stiff",
         "my arm hasn't gone numb, it's only my upper back",
+        "went out for a jog and was out for the whole afternoon, now my upper back aches",
+        "my nonna's legs go weak on the stairs, is that like my back spasm?",
+        "i've read that chest pain can come from the upper back muscles, is that right?",
+        "does a heat pad work for my back and shoulders?",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -230,6 +245,10 @@ def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergenci
         "back is killing me and i'm at 38.4 tonight",  # a reading needs no "temp"
         "lying flat makes it throb every night",
         "heat, massage, the tablets: no improvement whatsoever",
+        "the pain is not reducing with any tablet",
+        "once i lie down at night it flares up badly",
+        "neither rest nor the gel did a thing",
+        "my weight is reducing and i am not dieting",
     ],
 )
 def test_urgent_signs_get_see_a_doctor_today(decide, text):
