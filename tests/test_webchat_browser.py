@@ -105,6 +105,13 @@ def test_axe_finds_no_violations(open_chat, responses, knowledge, size):
     expect(chat.page.get_by_role("alert")).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     assert chat.axe_violations() == [], "after an emergency reply"
 
+    # Every later reply starts by reminding the person to call, with the same call links.
+    chat.say(LIFTING_QUESTION)
+    reminder = chat.bot_reply(responses["utter_emergency_reminder"])
+    expect(reminder).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    expect(reminder.get_by_role("link", name="Call 999")).to_be_visible()
+    assert chat.axe_violations() == [], "after the reminder"
+
     chat.page.get_by_role("button", name="Start over").click()
     expect(chat.page.get_by_role("dialog")).to_be_visible()
     assert chat.axe_violations() == [], "asking before starting over"

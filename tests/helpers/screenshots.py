@@ -17,7 +17,11 @@ from helpers.browser import launch_chromium
 from helpers.chat_page import DESKTOP, PHONE, REPLY_TIMEOUT_MS, ChatPage
 from helpers.servers import OUTPUT_DIR, sqlite_bot
 
-CONVERSATION = ["why does my upper back hurt after lifting", "I have chest pain"]
+CONVERSATION = [
+    "why does my upper back hurt after lifting",
+    "I have chest pain",
+    "does massage help",  # answered after a reminder to call
+]
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
 
 
@@ -37,6 +41,9 @@ def take(output_dir: Path) -> list[Path]:
             expect(chat.page.locator(".source")).to_be_visible(timeout=REPLY_TIMEOUT_MS)
             chat.say(CONVERSATION[1])
             expect(chat.page.get_by_role("alert")).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+            chat.say(CONVERSATION[2])
+            emergencies = chat.page.locator(".msg.bot.emergency")
+            expect(emergencies).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
             chat.input.blur()  # the page as a reader first sees it, not mid-typing
             path = output_dir / f"chat-{name}.png"
             chat.page.screenshot(path=str(path))
