@@ -17,7 +17,12 @@ from bot.nlg import PersistentAdviceNLG
 from bot.nlu.names import PERSISTENCE_SLOT, PERSISTENT
 from bot.nlu.topic_entities import topic_phrases
 
-SAFETY_RESPONSES = ("utter_emergency", "utter_urgent_care", "utter_triage_question")
+SAFETY_RESPONSES = (
+    "utter_emergency",
+    "utter_emergency_reminder",
+    "utter_urgent_care",
+    "utter_triage_question",
+)
 
 
 def reply(nlg: PersistentAdviceNLG, name: str, persistence: str | None) -> str:
@@ -43,7 +48,7 @@ def test_plain_replies_close_with_the_doctor_advice_once_pain_persists(domain, k
 SELF_CARE_TOPICS = ("ice_and_heat", "massage", "medicine", "exercise")
 
 
-@pytest.mark.parametrize("name", ["utter_emergency", "utter_urgent_care"])
+@pytest.mark.parametrize("name", [n for n in SAFETY_RESPONSES if n != "utter_triage_question"])
 def test_alarm_replies_carry_no_self_care(domain, knowledge, name):
     text = f" {domain['responses'][name][0]['text'].lower()} "
     # The words people use for self-care topics (the topic lexicon), e.g. ice, massage, pills.
@@ -56,4 +61,5 @@ def test_alarm_replies_carry_no_self_care(domain, knowledge, name):
 def test_the_triage_question_is_plain_and_offers_yes_and_no(domain):
     (variant,) = domain["responses"]["utter_triage_question"]
     assert textstat.flesch_kincaid_grade(variant["text"]) <= 8
-    assert [b["payload"] for b in variant["buttons"]] == ["/affirm", "/deny"]
+    # Yes reports the red flag itself, so later replies remind the user to call.
+    assert [b["payload"] for b in variant["buttons"]] == ["/report_red_flag", "/deny"]
