@@ -134,6 +134,11 @@ def decide(nlp, assessor):
         "stool came in my pants without knowing while the back spasm was on",
         "came off a forklift onto the concrete and my upper back is in spasm",
         "i was out for about a minute after the spasm hit",
+        # Round 8c: pain scores past ten, a gunshot of an onset, hurling, an RTA, the big C.
+        "the pain in my upper back is 11/10 right now",
+        "it struck like lightning, unbearable, between my shoulder blades",
+        "i think i'm going to hurl and my back is in spasm",
+        "had an rta on the way to work and my upper back is spasming",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -215,6 +220,9 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "my nonna's legs go weak on the stairs, is that like my back spasm?",
         "i've read that chest pain can come from the upper back muscles, is that right?",
         "does a heat pad work for my back and shoulders?",
+        "been sweating over the accounts all week, upper back knotted",
+        "the puppy was sick in the car and i twisted my back cleaning it",
+        "what does tingling in the fingers mean in general?",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -249,6 +257,10 @@ def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergenci
         "once i lie down at night it flares up badly",
         "neither rest nor the gel did a thing",
         "my weight is reducing and i am not dieting",
+        "woke three times last night with the ache",
+        "painkillers aren't cutting it any more",
+        "i'm 5 kg lighter and i have no idea why",
+        "a history of hodgkin's lymphoma as a teenager",
     ],
 )
 def test_urgent_signs_get_see_a_doctor_today(decide, text):
