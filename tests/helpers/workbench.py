@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,12 +120,19 @@ def user_turns(db_url: str, text: str) -> list[dict]:
     return found
 
 
-def feedback_rows(db_url: str) -> list[dict]:
+def feedback_rows(db_url: str, at_least: int = 0, timeout: float = 10) -> list[dict]:
+    """The stored 👍/👎 rows; waits up to `timeout` for `at_least` of them, since the page
+    thanks the user at once and sends the rating in the background."""
+    deadline = time.monotonic() + timeout
     engine = sa.create_engine(db_url)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text("SELECT data FROM events WHERE type_name = 'feedback' ORDER BY id")
-        ).scalars()
-        found = [json.loads(r) for r in rows]
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT data FROM events WHERE type_name = 'feedback' ORDER BY id")
+            ).scalars()
+            found = [json.loads(r) for r in rows]
+        if len(found) >= at_least or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     engine.dispose()
     return found
