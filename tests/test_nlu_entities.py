@@ -89,5 +89,16 @@ def test_topics_are_entities(parse, text, topic):
 
 def test_the_spacy_pipeline_lemmatizes_from_spacy_lookups_data():
     nlp = spacy.load(ROOT / "models" / "spacy" / "en_upper_back")
-    assert nlp.pipe_names == ["entity_ruler", "lemmatizer", "sentencizer"]
+    assert nlp.pipe_names == ["lemmatizer", "entity_ruler", "sentencizer"]
     assert [t.lemma_ for t in nlp("lifting boxes hurts")] == ["lift", "box", "hurt"]
+
+
+def test_topics_match_any_form_of_a_lexicon_word():
+    """The ruler matches lemmas: the lexicon's "raking" finds "raked", "tackle" "tackled"."""
+    nlp = spacy.load(ROOT / "models" / "spacy" / "en_upper_back")
+    doc = nlp("raked leaves all day then got tackled, now my chairs feel wrong")
+    assert [(e.text, e.ent_id_) for e in doc.ents] == [
+        ("raked", "overwork"),
+        ("tackled", "injury"),
+        ("chairs", "posture"),
+    ]

@@ -17,7 +17,7 @@ from trainer.inbox import DEFAULT_THRESHOLD, Inbox
 from trainer.project import TrainerError
 
 GIBBERISH = "zxqv blorptang wuzzle"  # the NLU fallback catches it
-VAGUE = "is swimming ok"  # classified (affirm), but with low confidence
+VAGUE = "what about the other thing"  # classified (ask_about_topic), but with low confidence
 
 
 @pytest.fixture
