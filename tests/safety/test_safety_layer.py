@@ -139,6 +139,13 @@ def decide(nlp, assessor):
         "it struck like lightning, unbearable, between my shoulder blades",
         "i think i'm going to hurl and my back is in spasm",
         "had an rta on the way to work and my upper back is spasming",
+        # Round 10: a squeezing verb in any form, severity nouns, no pain close to it,
+        # found on the floor by someone else, a fall the writer did not know of.
+        "it feels like something is clutching my chest from inside",
+        "a sudden pain of incredible severity hit my back at work",
+        "nothing i've ever had comes close to this back pain",
+        "my flatmate found me on the kitchen floor and my back is agony",
+        "i went down without realising and now my upper back is sore",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -223,6 +230,11 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "been sweating over the accounts all week, upper back knotted",
         "the puppy was sick in the car and i twisted my back cleaning it",
         "what does tingling in the fingers mean in general?",
+        # Round 10: denials in other Englishes, a general "how would I know", idioms.
+        "my back is in bits but the chest is grand and the breathing is sound",
+        "how can you tell if numbness in your hands is serious?",
+        "the kids give me heart attacks on the trampoline, and my back hurts",
+        "tingly with anticipation before the match, upper back a bit stiff",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -261,6 +273,8 @@ def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergenci
         "painkillers aren't cutting it any more",
         "i'm 5 kg lighter and i have no idea why",
         "a history of hodgkin's lymphoma as a teenager",
+        # Round 10: lying in bed, a few words before "worse".
+        "when i lie in bed on my side the whole upper back gets worse",
     ],
 )
 def test_urgent_signs_get_see_a_doctor_today(decide, text):
@@ -343,6 +357,10 @@ def persistence():
         "it began on friday the 13th",  # Duckling places it only in the future
         "it started around bonfire night",  # an onset near an event Duckling can't date
         "sore since the week before last",
+        # Round 10: a unit misspelt after a number, and pain that never clears.
+        "my back has been bad for 3 weks",
+        "6 mnths of this spasm",
+        "it never totally clears up",
     ],
 )
 def test_persistent_pain_is_read_from_dates_spans_and_cues(persistence, text):
@@ -361,6 +379,8 @@ def test_persistent_pain_is_read_from_dates_spans_and_cues(persistence, text):
         *("it seized up this evening", "should i go to the gym tomorrow"),
         "after a day on the tools",
         "lifted weights for the first time in ages yesterday",
+        # A word near a unit after "a" is not one; "not clear" is not "doesn't clear".
+        *("i have a mouth ulcer too", "2 mouths to feed and a sore back", "it's not clear why"),
     ],
 )
 def test_short_pain_is_not_persistent(persistence, text):

@@ -19,6 +19,9 @@ BOTH = "concept_rules+safety_classifier"
 NOT_CURRENT_FOR_HISTORY = NOT_CURRENT - {"HISTORICAL", "RESOLVED"}
 # A mention dated minutes ago happened, whatever "if" comes before it.
 RECENT = "RECENT"
+# A mention whose own words make the writer its object ("my wife found me on the floor",
+# "a shelf fell on me") is the writer's, whoever else the sentence names.
+WRITER_AS_OBJECT = frozenset({"me", "myself", "meself"})
 
 
 class SafetyAssessor:
@@ -89,6 +92,8 @@ def _finding(match: Match, modifiers: list[dict[str, str]]) -> dict:
     clearing = NOT_CURRENT_FOR_HISTORY if match.concept.history_counts else NOT_CURRENT
     if any(m["category"] == RECENT for m in modifiers):
         clearing = clearing - {"HYPOTHETICAL", "HISTORICAL", "RESOLVED"}
+    if WRITER_AS_OBJECT & {word.lower() for word in match.words}:
+        clearing = clearing - {"OTHER_PERSON"}
     return {
         "concept": match.concept.name,
         "tier": match.concept.tier,

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import duckling
 import yaml
 from dateutil.relativedelta import relativedelta
+from rapidfuzz import fuzz, process
 
 from bot import ROOT
 
@@ -45,6 +46,14 @@ DATE_LEADS = re.compile(
     r"\s+((the|my|our|a|an|this|that|last)\s+)?$"
 )
 DATE_WORDS = re.compile(r"^(since|from|last|this|past|ago|early|late|mid|over|all|\d)")
+# A misspelt unit after a number ("4 weks", "2 mnths") is read as the closest unit. Not after
+# "a": "a mouth ulcer" is not "a month".
+TIME_UNITS = ("day", "days", "week", "weeks", "fortnight", "fortnights", "month", "months",
+              "year", "years")  # fmt: skip
+NUMBER_THEN_WORD = re.compile(
+    r"\b(\d+|two|three|four|five|six|seven|eight|nine|ten|few|couple of)\s+([a-z]{3,10})\b"
+)
+UNIT_MIN_SIMILARITY = 85
 # "78 years of age", "a 40 year old": an age, not how long the pain has lasted.
 AGE_AFTER = re.compile(r"^[\s-]*(old|of age|young)\b")
 # "10/10" is a pain score, not the tenth of October.
@@ -124,6 +133,7 @@ class PersistenceReader:
     def read(self, text: str, now: datetime | None = None) -> Persistence | None:
         """What in `text` says the pain is persistent, or None."""
         text = self.abbreviations.sub(lambda m: self.expansions[m[1]], text.lower())
+        text = NUMBER_THEN_WORD.sub(_unit_spelt_right, text)
         now = (now or datetime.now()).replace(microsecond=0)
         for cue in self.cues:
             found = cue.search(text)
@@ -198,6 +208,14 @@ class PersistenceReader:
             anchor = text[since.start() : since.start() + 40].split(",")[0]
             return Persistence(None, anchor.strip())
         return None
+
+
+def _unit_spelt_right(found: re.Match) -> str:
+    word = found[2]
+    unit = process.extractOne(word, TIME_UNITS, scorer=fuzz.ratio, score_cutoff=UNIT_MIN_SIMILARITY)
+    if word in TIME_UNITS or unit is None:
+        return found[0]
+    return found[0][: found.start(2) - found.start()] + unit[0]
 
 
 def _as_utc(now: datetime) -> float:
