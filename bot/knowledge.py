@@ -143,19 +143,24 @@ QUESTION_OPENING = re.compile(
 )
 
 
-def asked_and_mentioned(text: str, topics: list[tuple[str, int]]) -> tuple[list[str], list[str]]:
-    """Topics (value, start offset) split into those the message's question asks about and
-    those only mentioned around it. A message with no question asks about all of them."""
+def question_spans(text: str) -> list[tuple[int, int]]:
+    """Where the message's question clauses are (start, end offsets); none without one."""
     clauses, start = [], 0
     for found in CLAUSE_BREAK.finditer(text):
         clauses.append((start, found.end(), text[start : found.end()]))
         start = found.end()
     clauses.append((start, len(text), text[start:]))
-    questions = [
+    return [
         (begin, end)
         for begin, end, clause in clauses
         if clause.rstrip().endswith("?") or QUESTION_OPENING.match(clause)
     ]
+
+
+def asked_and_mentioned(text: str, topics: list[tuple[str, int]]) -> tuple[list[str], list[str]]:
+    """Topics (value, start offset) split into those the message's question asks about and
+    those only mentioned around it. A message with no question asks about all of them."""
+    questions = question_spans(text)
     if not questions:
         return [value for value, _ in topics], []
     asked = [v for v, at in topics if any(b <= at < e for b, e in questions)]

@@ -102,3 +102,10 @@ def test_topics_match_any_form_of_a_lexicon_word():
         ("tackled", "injury"),
         ("chairs", "posture"),
     ]
+
+
+def test_a_statement_plus_a_question_keeps_the_question_intent_apart(parse):
+    parsed = parse("a bit woozy this morning and my back is in spasm. what usually causes it?")
+    assert parsed["question_intent"]["name"] == "ask_causes"
+    assert parsed["safety"]["held_intent"] == "ask_causes"
+    assert "question_intent" not in parse("what usually causes it?")  # nothing to set apart

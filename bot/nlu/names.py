@@ -12,3 +12,5 @@ PERSISTENCE_SLOT = PERSISTENCE_ENTITY
 # True once the user has reported a red flag (domain.yml maps it from report_red_flag).
 EMERGENCY_SLOT = "emergency_reported"
 EMERGENCY_REMINDER = "utter_emergency_reminder"
+# The intent of a message's question alone, when it also has a statement (parse data).
+QUESTION_INTENT = "question_intent"

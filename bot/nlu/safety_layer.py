@@ -5,7 +5,8 @@ safety classifier (bot/nlu/safety/) give a decision:
   emergency -> intent report_red_flag        (rules: utter_emergency, first and alone)
   urgent    -> intent report_urgent_symptom  (rules: utter_urgent_care)
   triage    -> intent unconfirmed_red_flag   (rules: the triage question; "no" answers
-               the question the classifier heard, kept as `held_intent` in the decision)
+               the question the classifier heard, kept as `held_intent` in the decision;
+               for a statement plus a question, the question's own intent)
 and persistent pain adds a `pain_persistence` entity. The decision and its evidence go
 into the parse data as `safety`, so the tracker keeps them with the user's message.
 """
@@ -34,7 +35,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.names import PERSISTENCE_ENTITY, PERSISTENT, SAFETY_KEY
+from bot.nlu.names import PERSISTENCE_ENTITY, PERSISTENT, QUESTION_INTENT, SAFETY_KEY
 from bot.nlu.safety import assessor as safety
 from bot.nlu.safety.classifier import PARAPHRASES_FILE, SafetyClassifier, read_paraphrases
 from bot.nlu.safety.concepts import CONCEPTS_FILE
@@ -154,7 +155,8 @@ class SafetyLayer(GraphComponent, IntentClassifier):
         return messages
 
     def apply(self, message: Message, assessment: dict) -> None:
-        predicted = message.get(INTENT) or {}
+        # "No" to the triage question answers the question, not the sign it asked about.
+        predicted = message.get(QUESTION_INTENT) or message.get(INTENT) or {}
         assessment["held_intent"] = predicted.get(INTENT_NAME_KEY)
         message.set(SAFETY_KEY, assessment, add_to_output=True)
         if assessment["persistence"] is not None:
