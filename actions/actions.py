@@ -37,6 +37,8 @@ def send_health_answer(
         buttons=knowledge_base().buttons(entry),
         metadata=sources_metadata(*shown),
     )
+    if entry.then_response:
+        dispatcher.utter_message(response=entry.then_response)
     events = [SlotSet("disclaimer_shown", True)]
     if entry.category is not None:
         events.append(SlotSet("last_category", entry.category))

@@ -32,6 +32,8 @@ class Entry:
     topics: tuple[str, ...] = ()
     # The section's name as readers see it, where the article's heading has a typo.
     title: str = ""
+    # A domain response sent after the answer (the warning signs after "when to see a doctor").
+    then_response: str = ""
 
 
 @dataclass(frozen=True)

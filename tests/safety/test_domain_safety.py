@@ -22,6 +22,7 @@ SAFETY_RESPONSES = (
     "utter_emergency_reminder",
     "utter_urgent_care",
     "utter_triage_question",
+    "utter_warning_signs",
 )
 
 

@@ -458,3 +458,11 @@ def test_the_rules_agree_with_the_classifier_paraphrases(nlp, assessor):
 )
 def test_a_question_does_not_make_the_red_flag_after_it_hypothetical(decide, text):
     assert decide(text) == "emergency"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["the scan ruled out cancer, so what helps with the stiffness?", "cancer has been ruled out"],
+)
+def test_a_condition_a_doctor_ruled_out_is_not_a_sign(decide, text):
+    assert decide(text) == "none"
