@@ -146,6 +146,18 @@ def decide(nlp, assessor):
         "nothing i've ever had comes close to this back pain",
         "my flatmate found me on the kitchen floor and my back is agony",
         "i went down without realising and now my upper back is sore",
+        # Round 11: a limb that lets go or will not obey, struck like an axe, a car that hit
+        # me, landing on the back from a height, soiling in clothes, air in sips, sliding off
+        # a chair, the room going dark a few words on.
+        "my left hand keeps letting go of my mug",
+        "my foot does not obey me since this morning",
+        "suddenly it felt like a sledgehammer in my back",
+        "a taxi clipped me at the lights and my back is in spasm",
+        "came off the stepladder and landed flat on my back on the patio",
+        "i have gone in my trousers and did not feel it",
+        "i can only get little sips of air in",
+        "i slid off my chair at work and my back is screaming",
+        "everything in the room started going dark at the edges",
     ],
 )
 def test_red_flags_get_the_emergency_reply(decide, text):
@@ -235,6 +247,11 @@ def test_red_flags_get_the_emergency_reply(decide, text):
         "how can you tell if numbness in your hands is serious?",
         "the kids give me heart attacks on the trampoline, and my back hurts",
         "tingly with anticipation before the match, upper back a bit stiff",
+        # Round 11: general questions, dead tired.
+        "is there a link between numbness and back spasms in general?",
+        "when is a tearing pain in the back serious? mine is just a dull ache",
+        "can chest pain ever come with a back spasm?",
+        "arms dead tired from the gym, back a bit stiff",
     ],
 )
 def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergencies(decide, text):
@@ -275,6 +292,10 @@ def test_denied_past_other_hypothetical_and_idiomatic_mentions_are_not_emergenci
         "a history of hodgkin's lymphoma as a teenager",
         # Round 10: lying in bed, a few words before "worse".
         "when i lie in bed on my side the whole upper back gets worse",
+        # Round 11: not one thing has worked; no tablet makes a difference; feverish words.
+        "heat, rest, stretching: not one thing has helped",
+        "no tablet makes any difference to it",
+        "my head is roasting and i have shivering fits",
     ],
 )
 def test_urgent_signs_get_see_a_doctor_today(decide, text):
