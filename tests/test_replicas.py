@@ -81,7 +81,8 @@ def test_conversations_alternating_between_replicas_keep_their_context(cluster, 
         turns = [(opening, ["utter_disclaimer", advice])]
         for turn in range(1, 5):
             question, entry = questions[(number * 4 + turn) % len(questions)]
-            turns.append((question, [entry + closing]))
+            then = knowledge.entries[entry].then_response  # the warning signs after "see a doctor"
+            turns.append((question, [entry + closing, *([then] if then else [])]))
         results = []
         for turn, (message, steps) in enumerate(turns):
             received = texts(replicas[turn % 2].send(sender, message))
