@@ -3,9 +3,9 @@ message's question on its own ("my arm tingles a bit, what causes spasms?": ask_
 
 The message keeps the intent of its whole text, unless that is one of config.yml's
 `question_wins_over` (yes and no): "no chest pain, no fever, just stiff. what helps?" is a
-question, not a "no". The question's intent is also what the bot answers when the safety layer holds
-the message for its triage question and the user says no: the statement was the sign the
-triage question asked about.
+question, not a "no". The question's intent is also what the bot answers when the safety
+layer holds the message for its triage question and the user says no: the statement was
+the sign the triage question asked about.
 """
 
 from __future__ import annotations
@@ -52,9 +52,12 @@ def _question_features(message: Message) -> csr_matrix | None:
     spans = question_spans(message.get(TEXT) or "")
     tokens = message.get(TOKENS_NAMES[TEXT]) or []
     inside = [i for i, t in enumerate(tokens) if any(b <= t.start < e for b, e in spans)]
+    # Most messages are all question or all statement: they need no features gathered.
+    if not inside or len(inside) == len(tokens):
+        return None
     sequence, _ = message.get_sparse_features(TEXT)
     dense, _ = message.get_dense_features(TEXT)
     # Only count vectors sum like this; with dense features the whole message decides.
-    if not inside or len(inside) == len(tokens) or sequence is None or dense is not None:
+    if sequence is None or dense is not None:
         return None
     return csr_matrix(sequence.features.tocsr()[inside].sum(axis=0))

@@ -212,8 +212,10 @@ class PersistenceReader:
 
 def _unit_spelt_right(found: re.Match) -> str:
     word = found[2]
+    if word in TIME_UNITS:
+        return found[0]
     unit = process.extractOne(word, TIME_UNITS, scorer=fuzz.ratio, score_cutoff=UNIT_MIN_SIMILARITY)
-    if word in TIME_UNITS or unit is None:
+    if unit is None:
         return found[0]
     return found[0][: found.start(2) - found.start()] + unit[0]
 
