@@ -20,7 +20,9 @@ MODEL := models/upper-back.tar.gz
 # read at run time, so changing them retrains nothing.
 RUN_TIME_DATA := -not -path 'data/knowledge/*' -not -path data/safety/emergency_numbers.yml \
 	-not -path data/intent_guide.yml
-TRAINING_INPUTS := $(shell find data -type f $(RUN_TIME_DATA)) domain.yml config.yml $(SPACY_MODEL)/meta.json
+# The trained components' code too: a change there can change what a model holds.
+TRAINING_INPUTS := $(shell find data -type f $(RUN_TIME_DATA)) domain.yml config.yml $(SPACY_MODEL)/meta.json \
+	$(shell find bot/nlu -name '*.py')
 
 .PHONY: help setup train run shell validate test test-fast lint format bench profile soak purge clean trainer inbox evaluate cluster safety-report screenshots compare-classifiers
 

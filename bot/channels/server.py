@@ -4,15 +4,23 @@
   reads them.
 - Errors are JSON, so clients never get an HTML page or a stack trace.
 - `/` no longer announces the Rasa version.
+- Once the model is loaded, the garbage collector leaves the start-up objects alone.
 """
 
 from __future__ import annotations
+
+import gc
 
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from ops.settings import current
+
+# Collections of the youngest objects run every this many new objects, not Python's 700:
+# a turn makes a few thousand, and under 10 users the 700 cost 1.2 ms a turn in about one
+# collection a turn; 10,000 cost 0.2 ms.
+YOUNG_OBJECTS_PER_COLLECTION = 10_000
 
 
 async def _no_banner(request: Request) -> HTTPResponse | None:
@@ -30,6 +38,20 @@ async def _configure(app: Sanic, _loop: object) -> None:
     app.register_middleware(_no_banner, "request")
 
 
+async def _spare_start_up_objects(app: Sanic, _loop: object) -> None:
+    """Rasa loads the model before the server starts. The 550,000 objects there by then
+    (Rasa, TensorFlow, spaCy) live as long as the process, yet every full collection
+    walked them all, 260 ms each, while every conversation waited. Frozen, they are
+    never walked again."""
+    if getattr(app.ctx, "start_up_objects_frozen", False):
+        return
+    app.ctx.start_up_objects_frozen = True
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS_PER_COLLECTION, older, oldest)
+
+
 def configure_server(blueprint: Blueprint) -> None:
     """Apply the above once the server starts; every channel calls it, the first one wins."""
     blueprint.listener("before_server_start")(_configure)
+    blueprint.listener("after_server_start")(_spare_start_up_objects)

@@ -44,7 +44,7 @@ from bot.nlu.safety.persistence import PERSISTENCE_FILE
 
 # The data the layer is built from; the model keeps its own copy of each.
 DATA_FILES = (CONCEPTS_FILE, CONTEXT_RULES_FILE, PERSISTENCE_FILE, PARAPHRASES_FILE)
-CLASSIFIER_FILE = "safety_classifier.skops"
+CLASSIFIER_FILE = "safety_classifier.npz"
 
 
 @DefaultV1Recipe.register(
@@ -73,8 +73,9 @@ class SafetyLayer(GraphComponent, IntentClassifier):
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """Retrain when the safety data changes, not only when the NLU data does."""
-        digest = hashlib.sha256()
+        """Retrain when the safety data changes, not only when the NLU data does, and when
+        the classifier's file format does (a cached older one would not load)."""
+        digest = hashlib.sha256(CLASSIFIER_FILE.encode())
         for path in DATA_FILES:
             digest.update(path.read_bytes())
         return digest.hexdigest()

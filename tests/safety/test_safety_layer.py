@@ -14,7 +14,7 @@ import spacy
 
 from bot import ROOT
 from bot.nlu.safety.assessor import SafetyAssessor
-from bot.nlu.safety.classifier import SafetyClassifier, read_paraphrases
+from bot.nlu.safety.classifier import SafetyClassifier, fit_pipeline, read_paraphrases
 from bot.nlu.safety.persistence import PersistenceReader
 
 # Wednesday 25 November 2026, as in the vignettes.
@@ -446,12 +446,14 @@ def test_every_date_resolves_on_every_day_of_the_year(persistence):
             assert found is None or found.days is None or found.days >= 0, (text, now)
 
 
-def test_the_classifier_scores_one_message_as_sklearn_does():
-    classifier = SafetyClassifier.train(read_paraphrases(), ["what helps a stiff upper back"])
+def test_the_classifier_scores_one_message_as_sklearn_does_after_a_save_and_load(tmp_path):
+    pipeline = fit_pipeline(read_paraphrases(), ["what helps a stiff upper back"])
+    SafetyClassifier.from_pipeline(pipeline).save(tmp_path / "classifier.npz")
+    classifier = SafetyClassifier.load(tmp_path / "classifier.npz")
     for text in ["my chest feels heavy", "ice or heat?", "i keep fainting", "no numbness"]:
-        probabilities = classifier.pipeline.predict_proba([text])[0]
+        probabilities = pipeline.predict_proba([text])[0]
         label, confidence = classifier.predict(text)
-        assert label == classifier.pipeline.classes_[probabilities.argmax()]
+        assert label == pipeline.classes_[probabilities.argmax()]
         assert confidence == pytest.approx(probabilities.max())
 
 
