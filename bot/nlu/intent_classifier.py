@@ -23,9 +23,12 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.nlu.constants import TOKENS_NAMES
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
-from scipy.sparse import csr_matrix
+from rasa.utils.tensorflow.constants import RANKING_LENGTH
+from scipy.sparse import csr_matrix, spmatrix
+from scipy.special import expit, softmax
+from sklearn.linear_model import LogisticRegression
 
 from bot.knowledge import question_spans
 from bot.nlu.names import QUESTION_INTENT
@@ -45,19 +48,36 @@ class LogisticRegressionWithQuestionIntent(LogisticRegressionClassifier):
         return WEIGHTS_FILE
 
     def process(self, messages: list[Message]) -> list[Message]:
-        messages = super().process(messages)
+        """Rasa's LogisticRegressionClassifier.process, the same ranking, scored by
+        `probabilities`: Rasa's stacking of one message's features and sklearn's checks
+        took 1.4 ms of the 5.4 ms a message's understanding takes."""
         small_talk = set(self.config["question_wins_over"])
         for message in messages:
+            ranking = self._ranking(self._sentence_features(message))
+            message.set(INTENT, ranking[0], add_to_output=True)
+            if self.config[RANKING_LENGTH] > 0:
+                ranking = ranking[: self.config[RANKING_LENGTH]]
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             features = _question_features(message)
             if features is None:
                 continue
-            probabilities = self.clf.predict_proba(features)[0]
-            best = probabilities.argmax()
-            asked = {"name": self.clf.classes_[best], "confidence": float(probabilities[best])}
+            asked = self._ranking(features)[0]
             message.set(QUESTION_INTENT, asked, add_to_output=True)
             if message.get(INTENT)["name"] in small_talk and asked["name"] not in small_talk:
                 message.set(INTENT, asked, add_to_output=True)
         return messages
+
+    def _sentence_features(self, message: Message) -> spmatrix:
+        sparse, dense = message.get_sparse_features(TEXT)[1], message.get_dense_features(TEXT)[1]
+        if sparse is None or dense is not None:
+            return self._create_X([message])  # Rasa's own stacking of both kinds
+        return sparse.features
+
+    def _ranking(self, features: spmatrix) -> list[dict[str, Any]]:
+        """Every intent with its probability, the most likely first."""
+        scored = zip(self.clf.classes_, probabilities(self.clf, features), strict=True)
+        ranking = [{"name": str(name), "confidence": float(p)} for name, p in scored]
+        return sorted(ranking, key=lambda intent: -intent["confidence"])
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
@@ -88,6 +108,14 @@ class LogisticRegressionWithQuestionIntent(LogisticRegressionClassifier):
             component.clf.intercept_ = weights["intercept"]
             component.clf.classes_ = weights["classes"]
         return component
+
+
+def probabilities(model: LogisticRegression, features: spmatrix) -> np.ndarray:
+    """model.predict_proba of one row of features, computed from the weights alone."""
+    scores = np.asarray(features @ model.coef_.T).ravel() + model.intercept_
+    if len(scores) == 1:  # two intents: one logistic score, as sklearn does
+        return np.array([1 - expit(scores[0]), expit(scores[0])])
+    return softmax(scores)
 
 
 def _question_features(message: Message) -> csr_matrix | None:
