@@ -4,6 +4,8 @@
   reads them.
 - Errors are JSON, so clients never get an HTML page or a stack trace.
 - `/` no longer announces the Rasa version.
+- A server whose model did not load stops instead of serving: Rasa would go on, "up and
+  running", and answer nothing, not even an emergency.
 - Once the model is loaded, the garbage collector leaves the start-up objects alone.
 """
 
@@ -38,6 +40,16 @@ async def _configure(app: Sanic, _loop: object) -> None:
     app.register_middleware(_no_banner, "request")
 
 
+class ModelNotLoaded(RuntimeError):
+    """Raised as the server starts: Rasa logged why the model did not load."""
+
+
+async def _refuse_to_serve_without_a_model(app: Sanic, _loop: object) -> None:
+    agent = getattr(app.ctx, "agent", None)
+    if agent is None or not agent.is_ready():
+        raise ModelNotLoaded("The model did not load (the error is above); not serving.")
+
+
 async def _spare_start_up_objects(app: Sanic, _loop: object) -> None:
     """Rasa loads the model before the server starts. The 550,000 objects there by then
     (Rasa, TensorFlow, spaCy) live as long as the process, yet every full collection
@@ -54,4 +66,5 @@ async def _spare_start_up_objects(app: Sanic, _loop: object) -> None:
 def configure_server(blueprint: Blueprint) -> None:
     """Apply the above once the server starts; every channel calls it, the first one wins."""
     blueprint.listener("before_server_start")(_configure)
+    blueprint.listener("after_server_start")(_refuse_to_serve_without_a_model)
     blueprint.listener("after_server_start")(_spare_start_up_objects)

@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from ops.launcher import BotServer, free_port
-from ops.settings import ROOT
+from ops.settings import MODEL_PATH, ROOT
 from ops.supervisor import answers
 
 OUTPUT_DIR = ROOT / "tests" / "output"
@@ -42,11 +42,15 @@ class RestClient:
         return [m["text"] for m in self.send(sender, text) if "text" in m]
 
 
-def sqlite_bot(db: Path, log_dir: Path, rasa_port: int | None = None, **env: str) -> BotServer:
-    """The trained bot and its action server on free ports, with its own SQLite file."""
+def sqlite_bot(
+    db: Path, log_dir: Path, rasa_port: int | None = None, model: Path = MODEL_PATH, **env: str
+) -> BotServer:
+    """The trained bot (or `model`) and its action server on free ports, with its own
+    SQLite file."""
     return BotServer(
         rasa_port=rasa_port or free_port(),
         action_port=free_port(),
+        model=model,
         env={"DATABASE_URL": f"sqlite:///{db}", "LOCK_FILE": str(db.with_suffix(".locks")), **env},
         log_dir=log_dir,
     )
