@@ -154,7 +154,8 @@ compare-classifiers: setup
 	$(PY) -m bench.classifiers
 
 # A py-spy flame graph of the Rasa server under 10 users' load, into results/profile.svg
-# (PROFILE_SECONDS long; PROFILE_OUTPUT=results/stacks.txt gives the raw stacks).
+# (PROFILE_SECONDS long; PROFILE_OUTPUT=results/stacks.txt gives the raw stacks and prints
+# the share of the event loop by where it is, as in the README).
 PROFILE_SECONDS ?= 40
 PROFILE_OUTPUT ?= results/profile.svg
 profile: train $(VENV)/.dev

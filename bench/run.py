@@ -370,6 +370,43 @@ def soak(model: Path, seconds: float, rate: int) -> dict:
     }
 
 
+# Where a sample of the event-loop thread is: the first of these its stack is in (the
+# README's profile table). py-spy cuts some deep stacks, so a frame anywhere counts.
+LOOP_SHARES = {
+    "validating action results (jsonschema)": ("jsonschema/",),
+    "NLU parse": ("parse_message (rasa/core/processor.py",),
+    "policy predictions": ("_predict_next_with_tracker", "_predict_next_action_with_policies"),
+    "the action call": ("run (rasa/core/actions/action.py", "_run_action (rasa/core/processor.py"),
+    "tracker store on the loop": ("bot/stores/tracker_store.py", "rasa/core/tracker_store.py"),
+    "lock store": ("bot/stores/lock_store.py",),
+    "Sanic and our channel": ("sanic/app.py", "sanic/http", "bot/channels/"),
+}
+# Sanic's loop waiting for I/O (uvloop runs it in C, so the stack ends in Sanic's serve()).
+IDLE_LEAF = "serve (sanic/server/runners.py"
+
+
+def loop_shares(raw_stacks: Path) -> dict[str, float]:
+    """Shares of the event-loop thread's samples in py-spy's raw output, by LOOP_SHARES."""
+    counts: dict[str, int] = {}
+    for line in raw_stacks.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        frames = stack.split(";")
+        if frames[1].startswith("_bootstrap (threading.py"):
+            continue  # the stores' threads
+        if frames[-1].startswith(IDLE_LEAF):
+            where = "idle, waiting for I/O"
+        elif frames[-1].split(" ", 1)[-1].startswith("(dask/"):
+            where = "dask's own frames"
+        else:
+            where = next(
+                (name for name, marks in LOOP_SHARES.items() if any(m in stack for m in marks)),
+                "other",
+            )
+        counts[where] = counts.get(where, 0) + int(samples)
+    total = sum(counts.values())
+    return {name: n / total for name, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+
+
 def profile(seconds: float, output: Path) -> None:
     """A py-spy flame graph of our Rasa server (every worker) under 10 users' load."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -387,7 +424,10 @@ def profile(seconds: float, output: Path) -> None:
             asyncio.run(load(url, TARGET_USERS, 1))
     if spy.returncode != 0:
         raise RuntimeError(f"py-spy exited with code {spy.returncode}")
-    print(f"Flame graph: {output}")
+    if format_ == "raw":
+        for name, share in loop_shares(output).items():
+            print(f"{share:6.1%}  {name}")
+    print(f"{'Stacks' if format_ == 'raw' else 'Flame graph'}: {output}")
 
 
 def targets(results: dict) -> dict:
