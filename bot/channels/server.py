@@ -20,8 +20,8 @@ from sanic.response import HTTPResponse
 from ops.settings import current
 
 # Collections of the youngest objects run every this many new objects, not Python's 700:
-# a turn makes a few thousand, and under 10 users the 700 cost 1.2 ms a turn in about one
-# collection a turn; 10,000 cost 0.2 ms.
+# a turn makes a few thousand, and under 10 users the 700 cost over 1 ms a turn in more
+# than one collection a turn; 10,000 cost 0.3 ms.
 YOUNG_OBJECTS_PER_COLLECTION = 10_000
 
 
